@@ -1,5 +1,7 @@
 """oss-resumable-fs: fast, checkpointed, resumable downloads from Alibaba Cloud OSS."""
 
+from typing import TYPE_CHECKING, Any
+
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.errors import (
     AccessDeniedError,
@@ -14,7 +16,33 @@ from oss_resumable_fs.errors import (
     TransientError,
 )
 
+if TYPE_CHECKING:
+    from oss_resumable_fs.fs import ResumableOSSFileSystem
+
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that the engine (``import oss_resumable_fs.engine``)
+    # stays free of oss2/ossfs/fsspec and fast to import.
+    if name == "ResumableOSSFileSystem":
+        from oss_resumable_fs.fs import ResumableOSSFileSystem
+
+        return ResumableOSSFileSystem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def use_for_oss_urls() -> None:
+    """Make plain ``oss://`` URLs (pandas, dask, fsspec.open) use ResumableOSSFileSystem.
+
+    ``ossr://`` always does; this one-liner switches ``oss://`` too, for the
+    current process (dask workers need it in their own start-up, or use ``ossr://``).
+    """
+    import fsspec
+
+    from oss_resumable_fs.fs import ResumableOSSFileSystem
+
+    fsspec.register_implementation("oss", ResumableOSSFileSystem, clobber=True)
 
 __all__ = [
     "AccessDeniedError",
@@ -26,7 +54,9 @@ __all__ = [
     "ObjectChangedError",
     "ObjectNotFoundError",
     "ObjectNotRestoredError",
+    "ResumableOSSFileSystem",
     "TransferConfig",
     "TransientError",
     "__version__",
+    "use_for_oss_urls",
 ]
