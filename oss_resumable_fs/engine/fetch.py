@@ -1,0 +1,167 @@
+"""Fetching one part: stream into a reused buffer, write in place, retry from the last byte."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from oss_resumable_fs.engine.integrity import crc64
+from oss_resumable_fs.engine.plan import Part
+from oss_resumable_fs.engine.pool import Coordinator, ProgressReporter
+from oss_resumable_fs.engine.sink import PartialFile
+from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSource
+from oss_resumable_fs.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+#: Failures after which the same range is worth asking for again.
+RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, floored by the service's ``retry_after``."""
+
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    #: Returns a float in [0, 1); injectable so tests are deterministic.
+    jitter: Callable[[], float]
+
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (counting from 1)."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** min(failures - 1, 62))
+        delay = self.jitter() * ceiling
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+class TransferStats:
+    """Counters shared by the workers of one download."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.bytes_fetched = 0
+        self.parts_fetched = 0
+
+    def add_bytes(self, count: int) -> None:
+        with self._lock:
+            self.bytes_fetched += count
+
+    def add_part(self) -> None:
+        with self._lock:
+            self.parts_fetched += 1
+
+
+class PartFetcher:
+    """Downloads parts of one pinned object version into the partial file."""
+
+    def __init__(
+        self,
+        source: RangeSource,
+        identity: ObjectIdentity,
+        sink: PartialFile,
+        coordinator: Coordinator,
+        policy: RetryPolicy,
+        sleep: Callable[[float], object] | None,
+        stats: TransferStats,
+        progress: ProgressReporter | None,
+    ) -> None:
+        self._source = source
+        self._identity = identity
+        self._sink = sink
+        self._coordinator = coordinator
+        self._policy = policy
+        # Default: a sleep that ends early when the work is stopped (cancel, error).
+        self._sleep = sleep if sleep is not None else coordinator.stop.wait
+        self._stats = stats
+        self._progress = progress
+
+    def fetch(self, part: Part, buffer: memoryview) -> int:
+        """Write ``part`` to the partial file and return its CRC-64.
+
+        The buffer is filled (several ``readinto`` calls if the network hands
+        out less) before one ``pwrite`` and one CRC update. A failed connection
+        resumes at the first byte not yet received: bytes already in the buffer
+        are written first. Only ``max_attempts`` failures in a row *without
+        progress* abandon the part.
+        """
+        state = _PartState(part)
+        failures = 0
+        while True:
+            self._coordinator.check()
+            start = part.start + state.written
+            try:
+                reader = self._source.open_range(start, part.end, self._identity)
+                with self._coordinator.track(reader):
+                    self._stream(reader, state, buffer)
+                return state.crc
+            except RETRYABLE as exc:
+                # A read that failed because we closed it on purpose is not a failure.
+                self._coordinator.check()
+                self._flush(state, buffer)
+                if state.written > start - part.start:
+                    failures = 0  # bytes flowed: the connection was not hopeless
+                failures += 1
+                if failures >= self._policy.max_attempts:
+                    raise TransientError(
+                        f"{self._source.name}: bytes {part.start + state.written}-{part.end - 1} "
+                        f"failed {failures} times in a row without progress; last error: {exc}"
+                    ) from exc
+                delay = self._policy.delay(failures, getattr(exc, "retry_after", None))
+                log.debug(
+                    "%s: part %d failed (%s); retrying from byte %d in %.2f s",
+                    self._source.name,
+                    part.index,
+                    exc,
+                    part.start + state.written,
+                    delay,
+                )
+                self._sleep(delay)
+
+    def _stream(self, reader: RangeReader, state: _PartState, buffer: memoryview) -> None:
+        part = state.part
+        while state.written + state.filled < part.size:
+            self._coordinator.check()
+            end = min(len(buffer), part.size - state.written)
+            view = buffer[state.filled : end]
+            count = reader.readinto(view)
+            if count is None or not 0 <= count <= len(view):
+                raise TransientError(
+                    f"{self._source.name}: reader returned {count!r} for a {len(view)}-byte buffer"
+                )
+            if count == 0:
+                raise TransientError(
+                    f"{self._source.name}: short body for bytes {part.start}-{part.end - 1}: "
+                    f"ended at {part.start + state.written + state.filled}"
+                )
+            state.filled += count
+            if state.filled == end:
+                self._flush(state, buffer)
+
+    def _flush(self, state: _PartState, buffer: memoryview) -> None:
+        """Write the buffer's received bytes in place and fold them into the CRC."""
+        count = state.filled
+        if not count:
+            return
+        chunk = buffer[:count]
+        self._sink.write_at(state.part.start + state.written, chunk)
+        state.crc = crc64(chunk, state.crc)
+        state.written += count
+        state.filled = 0
+        self._stats.add_bytes(count)
+        if self._progress is not None:
+            self._progress.add(count)
+
+
+@dataclass
+class _PartState:
+    part: Part
+    #: Bytes written to the file (and in ``crc``), from the part's start.
+    written: int = 0
+    #: Bytes received into the buffer after those, not yet written.
+    filled: int = 0
+    crc: int = 0

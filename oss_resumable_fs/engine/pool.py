@@ -1,0 +1,223 @@
+"""Worker threads on a sliding window, one owner of the outcome, coalesced progress.
+
+A fixed set of threads pulls the next item from a shared queue as soon as it
+is free, so one slow part never holds the others back (unlike batches that
+wait for their slowest member). Each thread owns one reusable buffer: memory
+in flight is ``threads * buffer_size`` whatever the object size.
+
+The :class:`Coordinator` keeps the first error (as s3transfer's
+``TransferCoordinator`` does), tells the other workers to stop, and closes
+their in-flight readers so blocked reads end too. The calling thread waits
+with a short timeout in a loop, so it sees the cancel event and receives
+``KeyboardInterrupt``; the error is re-raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+from oss_resumable_fs.engine.source import RangeReader
+from oss_resumable_fs.errors import DownloadCancelledError
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: How long the caller waits for workers to exit after stopping them (Ctrl-C).
+STOP_GRACE = 5.0
+
+
+class Stopped(Exception):
+    """Raised inside a worker when the coordinator has stopped the work."""
+
+
+class Coordinator:
+    """Owns the outcome of one batch of work: the first error wins."""
+
+    def __init__(self, cancel: threading.Event | None, cancel_message: str) -> None:
+        self.stop = threading.Event()
+        self._cancel = cancel
+        self._cancel_message = cancel_message
+        self._lock = threading.Lock()
+        self._exception: BaseException | None = None
+        self._readers: set[RangeReader] = set()
+        #: Workers still running when the caller gave up waiting for them; the
+        #: caller must then leave the files they write to open.
+        self.abandoned = False
+
+    @property
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    def fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._exception is None:
+                self._exception = exc
+        self.halt()
+
+    def poll_cancel(self) -> None:
+        if self._cancel is not None and self._cancel.is_set() and not self.stop.is_set():
+            self.fail(DownloadCancelledError(self._cancel_message))
+
+    def halt(self) -> None:
+        """Stop every worker: between buffers, and by closing blocked readers."""
+        self.stop.set()
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            _close_quietly(reader)
+
+    def check(self) -> None:
+        """Called by workers between buffers."""
+        if self.stop.is_set():
+            raise Stopped
+
+    def check_failed(self) -> None:
+        """Re-raise the first error, in the calling thread."""
+        if self._exception is not None:
+            raise self._exception
+
+    @contextlib.contextmanager
+    def track(self, reader: RangeReader) -> Iterator[RangeReader]:
+        """Make ``reader`` closable by :meth:`halt` while in use; always close it after."""
+        with self._lock:
+            self._readers.add(reader)
+        try:
+            if self.stop.is_set():  # halted before we registered: halt() missed us
+                raise Stopped
+            yield reader
+        finally:
+            with self._lock:
+                self._readers.discard(reader)
+            _close_quietly(reader)
+
+
+def _close_quietly(reader: RangeReader) -> None:
+    try:
+        reader.close()
+    except Exception:  # closing is best effort; the read's own error matters more
+        log.debug("closing a range reader failed", exc_info=True)
+
+
+def run_pool(
+    coordinator: Coordinator,
+    items: Sequence[_T],
+    work: Callable[[_T, memoryview], None],
+    *,
+    threads: int,
+    buffer_size: int,
+    poll_interval: float = 0.1,
+) -> None:
+    """Run ``work(item, buffer)`` for every item on up to ``threads`` threads.
+
+    Returns when all items are done; raises the first error of any worker, a
+    :class:`DownloadCancelledError` if the cancel event was set, or the
+    caller's own ``KeyboardInterrupt``, after the workers have stopped.
+    """
+    coordinator.poll_cancel()
+    coordinator.check_failed()
+    count = min(threads, len(items))
+    if count == 0:
+        return
+    queue = deque(items)
+    remaining = [count]
+    remaining_lock = threading.Lock()
+    all_done = threading.Event()
+
+    def worker() -> None:
+        buffer = memoryview(bytearray(buffer_size))
+        try:
+            while not coordinator.stop.is_set():
+                try:
+                    item = queue.popleft()
+                except IndexError:
+                    break
+                work(item, buffer)
+        except Stopped:
+            pass
+        except BaseException as exc:
+            coordinator.fail(exc)
+        finally:
+            with remaining_lock:
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    all_done.set()
+
+    for number in range(count):
+        threading.Thread(target=worker, name=f"ossr-worker-{number}", daemon=True).start()
+    try:
+        while not all_done.wait(poll_interval):
+            coordinator.poll_cancel()
+    except BaseException:
+        # KeyboardInterrupt (or another async exception) in the calling thread.
+        coordinator.halt()
+        # Until they are seen to exit (a second Ctrl-C may cut this wait short),
+        # workers may still write: the caller must not close their files.
+        coordinator.abandoned = True
+        if all_done.wait(STOP_GRACE):
+            coordinator.abandoned = False
+        else:
+            log.warning("download workers did not stop within %.0f s", STOP_GRACE)
+        raise
+    coordinator.check_failed()
+
+
+class ProgressListener(Protocol):
+    """Receives progress; the method names match ``fsspec.callbacks.Callback``."""
+
+    def set_size(self, size: int) -> None: ...
+
+    def relative_update(self, inc: int) -> None: ...
+
+
+class ProgressReporter:
+    """Forwards progress to a listener from one thread at a time, in coalesced steps."""
+
+    def __init__(self, listener: ProgressListener | None, min_step: int) -> None:
+        self._listener = listener
+        self._min_step = min_step
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._reported = 0
+
+    def set_size(self, size: int) -> None:
+        if self._listener is not None:
+            with self._lock:
+                self._listener.set_size(size)
+
+    def add(self, count: int) -> None:
+        if self._listener is None or count == 0:
+            return
+        with self._lock:
+            self._pending += count
+            if self._pending >= self._min_step:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        if self._listener is None:
+            return
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._pending and self._listener is not None:
+            pending, self._pending = self._pending, 0
+            self._reported += pending
+            self._listener.relative_update(pending)
+
+    def restart(self, size: int, old_size: int) -> None:
+        """Take back what was reported, for a download that starts over."""
+        if self._listener is None:
+            return
+        with self._lock:
+            self._pending = 0
+            if self._reported:
+                self._listener.relative_update(-self._reported)
+                self._reported = 0
+            if size != old_size:
+                self._listener.set_size(size)

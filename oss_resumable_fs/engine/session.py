@@ -1,0 +1,384 @@
+"""One download call: preflight, lock, resume or start, fetch, verify, land.
+
+Files beside the destination ``D``:
+
+* ``D.ossr-partial`` -- the data, renamed onto ``D`` only once complete and verified;
+* ``D.ossr-journal`` -- the checkpoint (unless ``checkpoint_dir`` puts it elsewhere);
+* ``D.ossr-lock``    -- held (``flock``) by the one process downloading into ``D``.
+
+A run with a journal and a partial file resumes: parts the journal records are
+re-read from disk and kept only if their CRC-64 still matches, so a deleted,
+truncated or tampered partial file costs a re-fetch, never a wrong result.
+Errors keep the journal and partial file for a later resume, except a changed
+object or a failed integrity check, after which the bytes are worthless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from oss_resumable_fs.config import MiB
+from oss_resumable_fs.engine import journal as journals
+from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats
+from oss_resumable_fs.engine.integrity import combine_all, crc64
+from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
+from oss_resumable_fs.engine.lock import TargetLock
+from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
+from oss_resumable_fs.engine.pool import Coordinator, ProgressListener, ProgressReporter, run_pool
+from oss_resumable_fs.engine.preflight import check_space, prepare_directories
+from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
+from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
+from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
+from oss_resumable_fs.errors import IntegrityError, ObjectChangedError
+
+if TYPE_CHECKING:
+    from oss_resumable_fs.engine.transfer import Downloader
+
+log = logging.getLogger(__name__)
+
+#: Progress is forwarded in steps of at least this many bytes (and at each part's end).
+PROGRESS_STEP = 1 * MiB
+
+
+class TransferSession:
+    """The state and steps of one :meth:`Downloader.download` call."""
+
+    def __init__(
+        self,
+        downloader: Downloader,
+        source: RangeSource,
+        destination: str | os.PathLike[str],
+        progress: ProgressListener | None,
+        cancel: threading.Event | None,
+        journal_path: str | None,
+    ) -> None:
+        self.d = downloader
+        self.config = downloader.config
+        self.source = source
+        self.destination = os.path.abspath(os.fspath(destination))
+        self.partial_path = partial_path_for(self.destination)
+        self.journal_path = journal_path or journal_path_for(self.destination, self.config)
+        self.cancel = cancel
+        self.progress = ProgressReporter(progress, PROGRESS_STEP)
+        self.stats = TransferStats()
+        self.policy = RetryPolicy(
+            self.config.max_attempts,
+            self.config.backoff_base,
+            self.config.backoff_max,
+            downloader.jitter,
+        )
+        self.restarts = 0
+        self.bytes_reused = 0
+        self.parts_total = 0
+        #: Set when workers outlived a Ctrl-C: their files must then stay open.
+        self.abandoned = False
+
+    # -- the whole call ---------------------------------------------------------------
+
+    def run(self) -> DownloadResult:
+        started = time.monotonic()
+        prepare_directories(self.source.name, self.destination, self.journal_path)
+        with TargetLock(self.destination):
+            identity = self.source.stat()
+            self.progress.set_size(identity.size)
+            changes = 0
+            while True:
+                try:
+                    self._attempt(identity)
+                    break
+                except ObjectChangedError as exc:
+                    if changes >= self.config.max_restarts_on_change:
+                        raise ObjectChangedError(
+                            f"{self.source.name} changed while it was being downloaded "
+                            f"(started over {changes} time(s)); try again later"
+                        ) from exc
+                    changes += 1
+                    self.restarts += 1
+                    log.warning("%s changed during the download; starting over", self.source.name)
+                    old_size = identity.size
+                    identity = self.source.stat()
+                    self.progress.restart(identity.size, old_size)
+        return DownloadResult(
+            path=self.destination,
+            identity=identity,
+            bytes_fetched=self.stats.bytes_fetched,
+            bytes_reused=self.bytes_reused,
+            parts_total=self.parts_total,
+            parts_fetched=self.stats.parts_fetched,
+            restarts=self.restarts,
+            elapsed=time.monotonic() - started,
+        )
+
+    # -- one attempt at one object version ---------------------------------------------
+
+    def _attempt(self, identity: ObjectIdentity) -> None:
+        self._check_cancel()
+        self.bytes_reused = 0
+        state = self._load_journal(identity)
+        if identity.size == 0:
+            self.parts_total = 0
+            self._single(identity, [])
+        elif state is None and identity.size < self.config.single_request_threshold:
+            self.parts_total = 1
+            self._single(identity, [Part(0, 0, identity.size)])
+        else:
+            self._multipart(identity, state)
+
+    def _load_journal(self, identity: ObjectIdentity) -> JournalState | None:
+        """The previous run's checkpoint if it is usable for ``identity``; else clear it away."""
+        try:
+            state = journals.read_journal(self.journal_path)
+        except FileNotFoundError:
+            return None
+        except JournalCorrupt as exc:
+            log.warning(
+                "%s: unusable checkpoint %s (%s); starting afresh",
+                self.source.name,
+                self.journal_path,
+                exc,
+            )
+            self._discard_files()
+            return None
+        header = state.header
+        if header.source != self.source.name or header.destination != self.destination:
+            log.info(
+                "%s: checkpoint %s is for another download; starting afresh",
+                self.source.name,
+                self.journal_path,
+            )
+        elif not header.identity.same_object(identity):
+            log.info("%s changed since the last attempt; starting afresh", self.source.name)
+            self.restarts += 1
+        elif not os.path.exists(self.partial_path):
+            log.info(
+                "%s: partial file %s is gone; starting afresh", self.source.name, self.partial_path
+            )
+        else:
+            return state
+        self._discard_files()
+        return None
+
+    def _single(self, identity: ObjectIdentity, parts: list[Part]) -> None:
+        """A zero-byte or small object: no checkpoint, still a verified atomic landing."""
+        self._discard_files()
+        self._check_space(identity.size)
+        sink = PartialFile.create(self.partial_path)
+        try:
+            sink.ensure_size(identity.size)
+            crcs = self._fetch(identity, parts, sink, threads=1)
+            self._verify(identity, parts, crcs, sink, None, threads=1)
+            sink.commit(self.destination)
+        except BaseException:
+            if not self.abandoned:
+                sink.abort()  # without a journal, partial bytes cannot be reused
+            raise
+
+    def _multipart(self, identity: ObjectIdentity, state: JournalState | None) -> None:
+        size = identity.size
+        part_size = state.header.part_size if state else self.config.resolve_part_size(size)
+        parts = plan_parts(size, part_size)
+        self.parts_total = len(parts)
+        threads = self.config.resolve_concurrency(size, part_size)
+
+        sink: PartialFile | None = None
+        if state is not None:
+            try:
+                sink = PartialFile.open_existing(self.partial_path)
+            except FileNotFoundError:
+                self._discard_files()
+                state = None
+        try:
+            if sink is None:
+                journals.remove(self.partial_path)
+                self._check_space(size)
+                sink = PartialFile.create(self.partial_path)
+            else:
+                self._check_space(size - min(size, sink.allocated_bytes()))
+        except BaseException:
+            if sink is not None:
+                sink.close()
+            raise
+
+        journal: Journal | None = None
+        try:
+            sink.ensure_size(size)
+            if state is not None:
+                good = self._reverify(parts, state.parts, sink, threads)
+                journal = Journal.reopen(self.journal_path, state)
+            else:
+                good = {}
+                header = journals.new_header(
+                    self.source.name, self.destination, identity, part_size
+                )
+                journal = Journal.create(self.journal_path, header)
+            self.bytes_reused = bytes_in(parts, good)
+            self.progress.add(self.bytes_reused)
+            self.progress.flush()
+
+            todo = missing_parts(parts, good)
+            crcs = {**good, **self._fetch(identity, todo, sink, threads, journal=journal)}
+            self._verify(identity, parts, crcs, sink, journal, threads)
+            sink.commit(self.destination)
+            journal.discard()
+        except (ObjectChangedError, IntegrityError):
+            if journal is not None:
+                journal.close()
+            sink.close()
+            self._discard_files()
+            raise
+        except BaseException:
+            # Cancel, Ctrl-C, a non-transient error: keep everything for a resume.
+            if not self.abandoned:
+                if journal is not None:
+                    journal.close()
+                sink.close()
+            raise
+
+    # -- the phases --------------------------------------------------------------------
+
+    def _coordinator(self) -> Coordinator:
+        return Coordinator(
+            self.cancel,
+            f"download of {self.source.name} to {self.destination} was cancelled; "
+            "run it again to resume",
+        )
+
+    def _run(
+        self, coordinator: Coordinator, items: Sequence[Part], work: Any, threads: int
+    ) -> None:
+        try:
+            run_pool(
+                coordinator,
+                items,
+                work,
+                threads=threads,
+                buffer_size=self.config.buffer_size,
+                poll_interval=self.d.poll_interval,
+            )
+        finally:
+            self.abandoned = self.abandoned or coordinator.abandoned
+
+    def _fetch(
+        self,
+        identity: ObjectIdentity,
+        parts: Sequence[Part],
+        sink: PartialFile,
+        threads: int,
+        *,
+        journal: Journal | None = None,
+        report: bool = True,
+        recorded: dict[int, int] | None = None,
+    ) -> dict[int, int]:
+        """Fetch ``parts``; return their CRCs by index.
+
+        Each finished part is journalled (if ``recorded`` is given, only when its
+        CRC differs from the recorded one: a repair pass).
+        """
+        coordinator = self._coordinator()
+        fetcher = PartFetcher(
+            self.source,
+            identity,
+            sink,
+            coordinator,
+            self.policy,
+            self.d.sleep,
+            self.stats,
+            self.progress if report else None,
+        )
+        results: dict[int, int] = {}
+        lock = threading.Lock()
+
+        def work(part: Part, buffer: memoryview) -> None:
+            crc = fetcher.fetch(part, buffer)
+            if journal is not None and (recorded is None or recorded.get(part.index) != crc):
+                journal.append(part.index, crc)
+            with lock:
+                results[part.index] = crc
+            self.stats.add_part()
+            self.progress.flush()
+
+        self._run(coordinator, parts, work, threads)
+        return results
+
+    def _reverify(
+        self, parts: Sequence[Part], recorded: dict[int, int], sink: PartialFile, threads: int
+    ) -> dict[int, int]:
+        """Recorded parts whose bytes on disk still have the recorded CRC."""
+        coordinator = self._coordinator()
+        good: dict[int, int] = {}
+        lock = threading.Lock()
+
+        def work(part: Part, buffer: memoryview) -> None:
+            crc = 0
+            offset = part.start
+            while offset < part.end:
+                coordinator.check()
+                count = sink.read_at(offset, buffer[: min(len(buffer), part.end - offset)])
+                if count == 0:
+                    return
+                crc = crc64(buffer[:count], crc)
+                offset += count
+            if crc == recorded[part.index]:
+                with lock:
+                    good[part.index] = crc
+            else:
+                log.info(
+                    "%s: part %d changed on disk; fetching it again", self.source.name, part.index
+                )
+
+        self._run(coordinator, [p for p in parts if p.index in recorded], work, threads)
+        return good
+
+    def _verify(
+        self,
+        identity: ObjectIdentity,
+        parts: Sequence[Part],
+        crcs: dict[int, int],
+        sink: PartialFile,
+        journal: Journal | None,
+        threads: int,
+    ) -> None:
+        """Check the object's CRC-64; on mismatch fetch every part again, then give up."""
+        expected = identity.crc64
+        if not self.config.verify_crc64 or expected is None:
+            return
+        actual = combine_all((crcs[p.index], p.size) for p in parts)
+        if actual == expected:
+            return
+        log.warning(
+            "%s: CRC-64 mismatch (%016x != %016x); fetching every part again",
+            self.source.name,
+            actual,
+            expected,
+        )
+        again = self._fetch(
+            identity, parts, sink, threads, journal=journal, report=False, recorded=crcs
+        )
+        repaired = [p.index for p in parts if again[p.index] != crcs[p.index]]
+        log.warning("%s: parts that differed on the second fetch: %s", self.source.name, repaired)
+        actual = combine_all((again[p.index], p.size) for p in parts)
+        if actual != expected:
+            raise IntegrityError(
+                f"{self.source.name}: the downloaded bytes have CRC-64 {actual:016x}, the object "
+                f"{expected:016x}, even after fetching every part again; "
+                f"{self.destination} was not written"
+            )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _check_cancel(self) -> None:
+        coordinator = self._coordinator()
+        coordinator.poll_cancel()
+        coordinator.check_failed()
+
+    def _check_space(self, needed: int) -> None:
+        check_space(self.d.disk_usage, self.source.name, self.destination, needed)
+
+    def _discard_files(self) -> None:
+        journals.remove(self.journal_path)
+        journals.remove(self.partial_path)

@@ -1,0 +1,128 @@
+"""Cancellation (event and Ctrl-C) and one downloader per destination."""
+
+from __future__ import annotations
+
+import _thread
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from oss_resumable_fs.engine.journal import read_journal
+from oss_resumable_fs.errors import DownloadCancelledError, DownloadInProgressError
+
+from .conftest import PART, make_config, make_data
+from .fakes import FakeSource
+
+SIZE = 6 * PART
+
+
+def blocking_source(data: bytes, at: int) -> FakeSource:
+    source = FakeSource(data)
+    source.add_fault(covering=at, block=True, times=None)
+    return source
+
+
+def test_cancel_with_a_blocked_reader_is_prompt_and_resumable(dest) -> None:
+    # The real interruptible sleep and default poll interval: no test doubles.
+    from oss_resumable_fs.engine.transfer import download
+
+    data = make_data(SIZE)
+    source = blocking_source(data, at=2 * PART)
+    cancel = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            download(source, dest, make_config(concurrency=2), cancel=cancel)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert source.blocked_event.wait(5)
+    started = time.monotonic()
+    cancel.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 2.0
+    assert len(errors) == 1 and isinstance(errors[0], DownloadCancelledError)
+    assert "resume" in str(errors[0])
+    assert all(reader.closed.is_set() for reader in source.blocked)
+    assert os.path.exists(dest + ".ossr-journal") and os.path.exists(dest + ".ossr-partial")
+    assert not os.path.exists(dest) and not os.path.exists(dest + ".ossr-lock")
+    assert 2 not in read_journal(dest + ".ossr-journal").parts
+
+
+def test_cancel_during_backoff(make_downloader, dest) -> None:
+    from oss_resumable_fs.errors import TransientError
+
+    source = FakeSource(make_data(SIZE))
+    source.add_fault(covering=0, open_error=TransientError("503", retry_after=60), times=None)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+    # sleep=None: the default sleep waits on the stop event, so cancel cuts it short.
+    with pytest.raises(DownloadCancelledError):
+        make_downloader(make_config(concurrency=1), sleep=None).download(
+            source, dest, cancel=cancel
+        )
+    assert time.monotonic() - started < 5
+
+
+def test_cancel_already_set_does_nothing(make_downloader, dest) -> None:
+    source = FakeSource(make_data(SIZE))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(DownloadCancelledError):
+        make_downloader().download(source, dest, cancel=cancel)
+    assert source.requests == []
+
+
+def test_keyboard_interrupt_stops_workers_and_keeps_the_checkpoint(make_downloader, dest) -> None:
+    data = make_data(SIZE)
+    source = blocking_source(data, at=3 * PART)
+    source.open_hook = lambda start, end: (
+        threading.Timer(0.1, _thread.interrupt_main).start() if start == 3 * PART else None
+    )
+    with pytest.raises(KeyboardInterrupt):
+        make_downloader(make_config(concurrency=1)).download(source, dest)
+    assert all(reader.closed.is_set() for reader in source.blocked)
+    assert sorted(read_journal(dest + ".ossr-journal").parts) == [0, 1, 2]
+    assert not os.path.exists(dest + ".ossr-lock")
+    # And it resumes.
+    second = FakeSource(data)
+    result = make_downloader().download(second, dest)
+    assert Path(dest).read_bytes() == data
+    assert result.bytes_reused == 3 * PART
+
+
+def test_second_download_to_the_same_destination_is_refused(make_downloader, dest) -> None:
+    data = make_data(SIZE)
+    first = blocking_source(data, at=0)
+    cancel = threading.Event()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            make_downloader().download(first, dest, cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert first.blocked_event.wait(5)
+        second = FakeSource(data)
+        with pytest.raises(DownloadInProgressError, match=r"object\.bin"):
+            make_downloader().download(second, dest)
+        assert second.requests == [] and second.stat_calls == 0
+    finally:
+        cancel.set()
+        thread.join(10)
+    assert isinstance(outcome[0], DownloadCancelledError)
+    # Once the first is gone, the destination is free again.
+    make_downloader().download(FakeSource(data), dest)
+    assert Path(dest).read_bytes() == data
