@@ -1,0 +1,191 @@
+"""Fault rules and their seeded, thread-safe matching.
+
+A :class:`FaultRule` says *which* requests it hits (method, bucket/key glob,
+optional byte range) and *what* happens to them (its :class:`FaultKind`). Rules
+are matched in the order they were added; every matching rule fires, subject to
+its ``probability`` (drawn from one RNG seeded by the server's ``seed``, so a run
+is reproducible) and its remaining ``times``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fnmatch
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class FaultKind(str, enum.Enum):
+    #: Abort the connection (TCP reset) after ``after_bytes`` body bytes.
+    RESET = "reset"
+    #: Answer ``status`` (500 or 503) with an OSS error document; a 503 carries
+    #: ``x-oss-qos-delay-time`` (``seconds`` as milliseconds, default 1000).
+    ERROR = "error"
+    #: Send ``after_bytes`` bytes of the promised Content-Length, then close.
+    SHORT_BODY = "short_body"
+    #: Pause ``seconds`` after ``after_bytes`` body bytes, then go on.
+    STALL = "stall"
+    #: Flip the bits of the body byte at offset ``after_bytes`` (length intact).
+    CORRUPT = "corrupt"
+    #: Rewrite the object with other bytes of the same size before answering.
+    REPLACE = "replace"
+    #: Cap the body to ``bytes_per_second`` on this connection.
+    BANDWIDTH = "bandwidth"
+    #: Wait ``seconds`` before the first byte (the status line) is sent.
+    LATENCY = "latency"
+
+
+#: Kinds that act on the bytes of a response body.
+BODY_KINDS = frozenset({FaultKind.RESET, FaultKind.SHORT_BODY, FaultKind.STALL, FaultKind.CORRUPT})
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One fault and the requests it applies to.
+
+    ``kind`` takes a :class:`FaultKind` or its value (``FaultRule("reset", ...)``).
+    ``method`` ``None`` or ``"*"`` matches every method; ``bucket`` and ``key`` are
+    exact names or :mod:`fnmatch` globs. ``byte_range`` ``(start, end)`` (end
+    exclusive, object offsets) restricts the rule to GETs whose served bytes
+    overlap it. ``times`` is how many requests it fires on (``None``: always).
+    """
+
+    kind: FaultKind
+    method: str | None = "GET"
+    bucket: str = "*"
+    key: str = "*"
+    byte_range: tuple[int, int] | None = None
+    times: int | None = 1
+    probability: float = 1.0
+    #: Body offset for reset / short_body / stall / corrupt.
+    after_bytes: int = 0
+    #: HTTP status for ``error``.
+    status: int = 503
+    #: Duration for ``stall`` / ``latency``; the suggested retry delay of a 503.
+    seconds: float = 0.0
+    #: Rate for ``bandwidth``.
+    bytes_per_second: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FaultKind(self.kind))
+        if self.byte_range is not None:
+            start, end = self.byte_range
+            object.__setattr__(self, "byte_range", (int(start), int(end)))
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be >= 1 or None")
+        if self.kind is FaultKind.ERROR and self.status not in (500, 503):
+            raise ValueError("an error fault answers 500 or 503")
+        if self.kind is FaultKind.BANDWIDTH and self.bytes_per_second <= 0:
+            raise ValueError("a bandwidth fault needs bytes_per_second > 0")
+        if self.after_bytes < 0 or self.seconds < 0:
+            raise ValueError("after_bytes and seconds must not be negative")
+
+    def matches(self, method: str, bucket: str, key: str, served: tuple[int, int] | None) -> bool:
+        if self.method not in (None, "*") and self.method.upper() != method.upper():
+            return False
+        if not fnmatch.fnmatchcase(bucket, self.bucket) or not fnmatch.fnmatchcase(key, self.key):
+            return False
+        if self.byte_range is not None:
+            if served is None:
+                return False
+            start, end = self.byte_range
+            if not (served[0] < end and start < served[1]):
+                return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["kind"] = self.kind.value
+        out["byte_range"] = list(self.byte_range) if self.byte_range else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
+        values = dict(data)
+        if values.get("byte_range") is not None:
+            values["byte_range"] = tuple(values["byte_range"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class FiredFault:
+    """A fault that fired: which rule, on which object."""
+
+    rule_id: int
+    kind: FaultKind
+    method: str
+    bucket: str
+    key: str
+
+
+class FaultPlan:
+    """The active rules of one server; thread-safe, deterministic under ``seed``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rules: dict[int, FaultRule] = {}
+        self._remaining: dict[int, int | None] = {}
+        self._next_id = 1
+        self._rng = random.Random(seed)
+
+    def add(self, rule: FaultRule) -> int:
+        with self._lock:
+            rule_id = self._next_id
+            self._next_id += 1
+            self._rules[rule_id] = rule
+            self._remaining[rule_id] = rule.times
+            return rule_id
+
+    def remove(self, rule_id: int) -> None:
+        with self._lock:
+            self._rules.pop(rule_id, None)
+            self._remaining.pop(rule_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self._remaining.clear()
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._rng = random.Random(seed)
+
+    def rules(self) -> dict[int, FaultRule]:
+        with self._lock:
+            return dict(self._rules)
+
+    def empty(self) -> bool:
+        return not self._rules
+
+    def fire(
+        self, method: str, bucket: str, key: str, served: tuple[int, int] | None = None
+    ) -> list[tuple[int, FaultRule]]:
+        """The rules that fire on this request; spends their ``times``."""
+        if not self._rules:
+            return []
+        fired = []
+        with self._lock:
+            for rule_id, rule in list(self._rules.items()):
+                if not rule.matches(method, bucket, key, served):
+                    continue
+                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                    continue
+                remaining = self._remaining[rule_id]
+                if remaining is not None:
+                    if remaining <= 1:
+                        del self._rules[rule_id]
+                        del self._remaining[rule_id]
+                    else:
+                        self._remaining[rule_id] = remaining - 1
+                fired.append((rule_id, rule))
+        return fired
