@@ -9,9 +9,13 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
+import sys
 import threading
+from collections.abc import Callable
 
 PARTIAL_SUFFIX = ".ossr-partial"
 
@@ -69,6 +73,18 @@ class PartialFile:
             filled += chunk
         return filled
 
+    def start_writeback(self, offset: int, length: int) -> None:
+        """Ask the kernel to start writing ``[offset, offset + length)`` to disk now.
+
+        Without it a whole object sits dirty in the page cache until the final
+        ``fsync``, which then stalls for as long as the disk needs to write
+        everything (0.6-1.2 s per 512 MiB here). Started per finished part,
+        writeback overlaps the download and the final ``fsync`` only waits for
+        the tail. Best effort: where ``sync_file_range`` is missing, nothing happens.
+        """
+        if _sync_file_range is not None and self._fd >= 0:
+            _sync_file_range(self._fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
     def allocated_bytes(self) -> int:
         return os.fstat(self._fd).st_blocks * 512
 
@@ -90,6 +106,26 @@ class PartialFile:
         self.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+#: ctypes releases the GIL around the call, so workers overlap it with their reads.
+_sync_file_range = _load_sync_file_range()
 
 
 def _preallocate(fd: int, size: int) -> None:
