@@ -1,0 +1,35 @@
+"""The public surface: what users import must not drift silently."""
+
+import oss_resumable_fs
+
+EXPECTED = {
+    "AccessDeniedError",
+    "DownloadCancelledError",
+    "DownloadInProgressError",
+    "InsufficientSpaceError",
+    "IntegrityError",
+    "OSSResumableError",
+    "ObjectChangedError",
+    "ObjectNotFoundError",
+    "ObjectNotRestoredError",
+    "ResumableOSSFileSystem",
+    "TransferConfig",
+    "TransientError",
+    "__version__",
+    "use_for_oss_urls",
+}
+
+
+def test_all_lists_exactly_the_public_names():
+    assert set(oss_resumable_fs.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert hasattr(oss_resumable_fs, name), name
+
+
+def test_errors_fit_builtin_hierarchy():
+    assert issubclass(oss_resumable_fs.ObjectNotFoundError, FileNotFoundError)
+    assert issubclass(oss_resumable_fs.AccessDeniedError, PermissionError)
+    assert issubclass(oss_resumable_fs.OSSResumableError, OSError)
+    for name in EXPECTED - {"ResumableOSSFileSystem", "TransferConfig", "__version__",
+                            "use_for_oss_urls"}:
+        assert issubclass(getattr(oss_resumable_fs, name), oss_resumable_fs.OSSResumableError)
