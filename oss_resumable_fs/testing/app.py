@@ -52,6 +52,7 @@ HANDLERS: dict[str, Handler] = {
     "UploadPart": object_ops.upload_part,
     "CompleteMultipartUpload": object_ops.complete_multipart_upload,
     "AbortMultipartUpload": object_ops.abort_multipart_upload,
+    "ListParts": object_ops.list_parts,
 }
 
 #: What an anonymous caller may do on a public-read bucket.
@@ -107,7 +108,9 @@ def classify(method: str, bucket: str, key: str, query: Mapping[str, str]) -> st
             return "UploadPart"
         return "Unsupported" if has("acl") or has("tagging") else "PutObject"
     if method == "GET":
-        return "Unsupported" if has("acl") or has("tagging") or has("uploadId") else "GetObject"
+        if has("uploadId"):
+            return "ListParts"
+        return "Unsupported" if has("acl") or has("tagging") else "GetObject"
     if method == "HEAD":
         return "GetObjectMeta" if has("objectMeta") else "HeadObject"
     if method == "DELETE":

@@ -24,6 +24,7 @@ from oss_resumable_fs.testing.storage import (
 from oss_resumable_fs.testing.xmlio import (
     document,
     http_date,
+    iso8601,
     parse,
     parse_complete_upload,
     url_encode,
@@ -300,6 +301,43 @@ async def complete_multipart_upload(call: Call) -> web.StreamResponse:
         content_type="application/xml",
         headers=_put_headers(meta.etag, meta.crc64),
     )
+
+
+async def list_parts(call: Call) -> web.StreamResponse:
+    """ListParts (``GET ?uploadId``), paged by ``part-number-marker`` / ``max-parts``."""
+    upload_id = call.query.get("uploadId", "")
+    marker_text = call.query.get("part-number-marker", "0") or "0"
+    limit_text = call.query.get("max-parts", "1000") or "1000"
+    if not marker_text.isdigit() or not limit_text.isdigit() or int(limit_text) < 1:
+        raise OSSError("InvalidArgument", "part-number-marker and max-parts must be integers.")
+    marker, limit = int(marker_text), min(int(limit_text), 1000)
+    parts = sorted(call.state.storage.parts(call.bucket, call.key, upload_id).values(),
+                   key=lambda part: part.number)
+    after = [part for part in parts if part.number > marker]
+    page, truncated = after[:limit], len(after) > limit
+    body = document(
+        "ListPartsResult",
+        {
+            "Bucket": call.bucket,
+            "Key": call.key,
+            "UploadId": upload_id,
+            "PartNumberMarker": marker,
+            "NextPartNumberMarker": page[-1].number if page else marker,
+            "MaxParts": limit,
+            "IsTruncated": truncated,
+            "Part": [
+                {
+                    "PartNumber": part.number,
+                    "LastModified": iso8601(part.last_modified),
+                    "ETag": f'"{part.etag}"',
+                    "HashCrc64ecma": part.crc64,
+                    "Size": part.size,
+                }
+                for part in page
+            ],
+        },
+    )
+    return web.Response(body=body, content_type="application/xml")
 
 
 async def abort_multipart_upload(call: Call) -> web.StreamResponse:

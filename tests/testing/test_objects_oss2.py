@@ -65,6 +65,29 @@ def test_multipart_upload_etag_and_crc(bucket: oss2.Bucket) -> None:
     assert bucket.get_object("mp.bin").read() == DATA
 
 
+def test_list_parts_pages_and_resumable_upload(bucket: oss2.Bucket, tmp_path) -> None:
+    upload_id = bucket.init_multipart_upload("lp.bin").upload_id
+    chunks = [bytes([n]) * (100 * 1024) for n in range(1, 4)]
+    for number, chunk in enumerate(chunks, start=1):
+        bucket.upload_part("lp.bin", upload_id, number, chunk)
+    first = bucket.list_parts("lp.bin", upload_id, max_parts=2)
+    assert [p.part_number for p in first.parts] == [1, 2]
+    assert first.is_truncated and first.next_marker == "2"
+    rest = bucket.list_parts("lp.bin", upload_id, marker=first.next_marker)
+    assert [(p.part_number, p.size) for p in rest.parts] == [(3, 100 * 1024)]
+    assert not rest.is_truncated
+    assert rest.parts[0].etag == hashlib.md5(chunks[2]).hexdigest().upper()
+    # oss2's resumable upload lists the parts of its upload before sending any.
+    source = tmp_path / "upload.bin"
+    source.write_bytes(DATA)
+    oss2.resumable_upload(
+        bucket, "resumable.bin", str(source), store=oss2.ResumableStore(root=str(tmp_path)),
+        multipart_threshold=100 * 1024, part_size=100 * 1024, num_threads=2,
+    )
+    assert bucket.head_object("resumable.bin").object_type == "Multipart"
+    assert bucket.get_object("resumable.bin").read() == DATA
+
+
 def test_multipart_rejects_small_parts_and_abort(bucket: oss2.Bucket) -> None:
     upload_id = bucket.init_multipart_upload("x").upload_id
     first = bucket.upload_part("x", upload_id, 1, b"a" * 10)
