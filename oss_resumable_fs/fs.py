@@ -79,6 +79,17 @@ class ResumableOSSFileSystem(OSSFileSystem):
         pool = max(self.transfer_config.concurrency or 16, 16) + file_concurrency
         self._session = oss2.Session(pool_size=pool)
 
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        # ossfs strips only "oss://" (leaving a leading "/"); ours must also accept
+        # its own "ossr://" URLs, and gives the same "bucket/key" for both.
+        if isinstance(path, str):
+            for prefix in ("ossr://", "oss://"):
+                if path.startswith(prefix):
+                    path = path[len(prefix) :]
+                    break
+        return super()._strip_protocol(path)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self._endpoint!r}, region={self._region!r})"
 
