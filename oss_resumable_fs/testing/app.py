@@ -43,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "ListObjectsV2": bucket_ops.list_objects,
     "DeleteMultipleObjects": bucket_ops.delete_multiple_objects,
     "PutObject": object_ops.put_object,
+    "AppendObject": object_ops.append_object,
     "GetObject": object_ops.get_object,
     "HeadObject": object_ops.head_object,
     "GetObjectMeta": object_ops.head_object,
@@ -63,6 +64,7 @@ ANONYMOUS_READS = frozenset(
 ANONYMOUS_WRITES = frozenset(
     {
         "PutObject",
+        "AppendObject",
         "DeleteObject",
         "DeleteMultipleObjects",
         "InitiateMultipartUpload",
@@ -120,6 +122,7 @@ def classify(method: str, bucket: str, key: str, query: Mapping[str, str]) -> st
             ("uploads", "InitiateMultipartUpload"),
             ("uploadId", "CompleteMultipartUpload"),
             ("restore", "RestoreObject"),
+            ("append", "AppendObject"),
         ):
             if has(sub):
                 return name

@@ -117,6 +117,32 @@ async def put_object(call: Call) -> web.StreamResponse:
     return web.Response(headers=_put_headers(meta.etag, meta.crc64, md5))
 
 
+async def append_object(call: Call) -> web.StreamResponse:
+    """AppendObject: ``POST /key?append&position=N`` (what ossfs writes files with)."""
+    _check_key(call)
+    try:
+        position = int(call.query.get("position", ""))
+    except ValueError:
+        raise OSSError("InvalidArgument", "position is not a valid integer.") from None
+    if position < 0:
+        raise OSSError("InvalidArgument", "position must not be negative.")
+    storage = call.state.storage
+    pending = storage.begin_write(call.bucket)
+    await _receive(call, pending)
+    meta = storage.append(
+        call.bucket,
+        call.key,
+        position,
+        pending,
+        content_type=call.headers.get("Content-Type", "application/octet-stream"),
+        storage_class=_storage_class(call),
+        user_meta=_user_meta(call),
+    )
+    headers = _put_headers(meta.etag, meta.crc64)
+    headers["x-oss-next-append-position"] = str(meta.size)
+    return web.Response(headers=headers)
+
+
 async def head_object(call: Call) -> web.StreamResponse:
     meta = call.state.storage.head(call.bucket, call.key)
     if call.operation == "GetObjectMeta":

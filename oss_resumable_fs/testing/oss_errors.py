@@ -23,6 +23,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "NoSuchKey": 404,
     "NoSuchUpload": 404,
     "NotImplemented": 501,
+    "ObjectNotAppendable": 409,
+    "PositionNotEqualToLength": 409,
     "OperationNotSupported": 400,
     "PreconditionFailed": 412,
     "RestoreAlreadyInProgress": 409,

@@ -322,6 +322,71 @@ class Storage:
         with open(path, "rb") as src:
             return self.put_bytes(bucket, key, iter(lambda: src.read(COPY_CHUNK), b""), **kwargs)
 
+    def append(
+        self,
+        bucket: str,
+        key: str,
+        position: int,
+        incoming: PartialWrite,
+        *,
+        content_type: str = "application/octet-stream",
+        storage_class: str = "Standard",
+        user_meta: dict[str, str] | None = None,
+    ) -> ObjectMeta:
+        """Append ``incoming`` to the Appendable object ``key`` at ``position``.
+
+        ``position`` must be the object's length (0 creates it); a Normal or
+        Multipart object cannot be appended to. The result is a new version,
+        written whole and renamed into place like every other write.
+        """
+        incoming.close()
+        with self._lock:
+            try:
+                existing: ObjectMeta | None = self.head(bucket, key)
+            except OSSError as err:
+                if err.code != "NoSuchKey":
+                    incoming.discard()
+                    raise
+                existing = None
+            length = existing.size if existing else 0
+            if existing is not None and existing.object_type != "Appendable":
+                incoming.discard()
+                raise OSSError("ObjectNotAppendable", "The object is not appendable.")
+            if position != length:
+                incoming.discard()
+                raise OSSError(
+                    "PositionNotEqualToLength",
+                    "Position is not equal to file length.",
+                    headers={"x-oss-next-append-position": str(length)},
+                )
+            joined = self.begin_write(bucket)
+            try:
+                if existing is not None:
+                    with open(self.data_path(bucket, key), "rb") as old:
+                        for chunk in iter(lambda: old.read(COPY_CHUNK), b""):
+                            joined.write(chunk)
+                with open(incoming.path, "rb") as new:
+                    for chunk in iter(lambda: new.read(COPY_CHUNK), b""):
+                        joined.write(chunk)
+            except BaseException:
+                joined.discard()
+                raise
+            finally:
+                incoming.discard()
+            if existing is not None:  # later appends keep the object's first settings
+                content_type = existing.content_type
+                storage_class = existing.storage_class
+                user_meta = existing.user_meta
+            return self.commit(
+                bucket,
+                key,
+                joined,
+                object_type="Appendable",
+                content_type=content_type,
+                storage_class=storage_class,
+                user_meta=user_meta,
+            )
+
     def update_meta(self, bucket: str, key: str, **changes: object) -> ObjectMeta:
         with self._lock:
             meta = dataclasses.replace(self.head(bucket, key), **changes)

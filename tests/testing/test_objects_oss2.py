@@ -208,3 +208,19 @@ def test_v4_signatures(bucket_v4: oss2.Bucket) -> None:
     bucket_v4.put_object("v4/obj", b"signed with v4")
     assert bucket_v4.get_object("v4/obj", byte_range=(0, 5)).read() == b"signed"
     assert [o.key for o in oss2.ObjectIteratorV2(bucket_v4)] == ["v4/obj"]
+
+
+def test_append_object(bucket: oss2.Bucket) -> None:
+    first = bucket.append_object("log.txt", 0, b"abc")
+    assert first.next_position == 3
+    second = bucket.append_object("log.txt", 3, b"defg")
+    assert second.next_position == 7
+    head = bucket.head_object("log.txt")
+    assert head.object_type == "Appendable"
+    assert head.server_crc == fastcrc.crc64.xz(b"abcdefg")
+    assert bucket.get_object("log.txt").read() == b"abcdefg"
+    with pytest.raises(oss2.exceptions.PositionNotEqualToLength):
+        bucket.append_object("log.txt", 3, b"x")
+    bucket.put_object("normal.txt", b"n")
+    with pytest.raises(oss2.exceptions.ObjectNotAppendable):
+        bucket.append_object("normal.txt", 1, b"x")
