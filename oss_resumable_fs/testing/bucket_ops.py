@@ -144,14 +144,16 @@ def _entries(
     for key in storage.keys(call.bucket):
         if not key.startswith(prefix):
             continue
-        entry = key
+        entry, rolled_up = key, False
         if delimiter:
             cut = key.find(delimiter, len(prefix))
             if cut >= 0:
-                entry = key[: cut + len(delimiter)]
+                # Even a key ending exactly at the delimiter ("dir/" under "") rolls
+                # up into a common prefix, as OSS does.
+                entry, rolled_up = key[: cut + len(delimiter)], True
         if entry.encode("utf-8") <= after.encode("utf-8"):
             continue
-        if entry != key:
+        if rolled_up:
             if entry != last_prefix:
                 last_prefix = entry
                 yield entry, None

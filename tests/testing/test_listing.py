@@ -58,6 +58,14 @@ def test_delimiter_and_common_prefixes(seeded: oss2.Bucket) -> None:
     assert entries == ["a.txt", "dir/", "e f+g&h.txt", "zz", "ünï/"]
 
 
+def test_folder_marker_keys_roll_up_into_common_prefixes(bucket: oss2.Bucket) -> None:
+    for key in ("data/", "data/sub/", "data/sub/x.bin", "data/y.bin"):
+        bucket.put_object(key, b"" if key.endswith("/") else b"1")
+    result = bucket.list_objects(prefix="data/", delimiter="/")
+    assert [o.key for o in result.object_list] == ["data/", "data/y.bin"]
+    assert result.prefix_list == ["data/sub/"]
+
+
 def test_url_encoding_is_applied(seeded: oss2.Bucket, oss_server: OSSServer) -> None:
     page = seeded.list_objects_v2(prefix="ü", encoding_type="url")
     assert [o.key for o in page.object_list] == ["ünï/ço dé"]
