@@ -7,6 +7,7 @@ import http.client
 import logging
 import re
 import socket
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,14 +44,107 @@ _READ_ERRORS = (
 )
 
 
+#: Fields of an OSS error document that echo what the client signed. The string
+#: to sign (V1) and the canonical request (V4) contain ``x-oss-security-token``:
+#: an STS token would reach every traceback that shows the oss2 error.
+_SIGNING_FIELDS = (
+    "StringToSign",
+    "StringToSignBytes",
+    "CanonicalRequest",
+    "CanonicalRequestBytes",
+    "SignatureProvided",
+)
+_REDACTED = "<redacted>"
+#: Credential-bearing values in free text (oss2's debug lines, error strings, URLs).
+_SECRET_PATTERNS = (
+    # A header, in a dict repr ('x-oss-security-token': 'v') or a signed string (name:v).
+    re.compile(r"""(x-oss-security-token['"]?\s*[:=]\s*['"]?)[^\s'"\\,;&}]+""", re.I),
+    re.compile(r"""(['"]?authorization['"]?\s*[:=]\s*['"]?)[^'"\\\r\n]+""", re.I),
+    # Presigned URLs: ?security-token=...&Signature=...
+    re.compile(r"""((?:security-token|signature|x-oss-signature)=)[^&\s'"\\,]+""", re.I),
+)
+_SIGNING_ELEMENTS = re.compile(
+    rb"<(" + b"|".join(f.encode() for f in _SIGNING_FIELDS) + rb")>.*?</\1>", re.S
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with security tokens, Authorization headers and signatures blanked out."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + _REDACTED, text)
+    return text
+
+
+def scrub_oss_error(error: BaseException) -> None:
+    """Blank out, in place, what an oss2 error echoes of the signed request.
+
+    The translated error is raised ``from`` the oss2 one, so tracebacks print
+    both: the oss2 error must not carry the string to sign (with the STS token).
+    """
+    if not isinstance(error, oss2.exceptions.OssError):
+        return
+    details = getattr(error, "details", None)
+    if isinstance(details, dict):
+        for key, value in list(details.items()):
+            if key in _SIGNING_FIELDS:
+                details[key] = _REDACTED
+            elif isinstance(value, str):
+                details[key] = redact(value)
+    body = getattr(error, "body", None)
+    if isinstance(body, bytes):
+        body = _SIGNING_ELEMENTS.sub(rb"<\1>" + _REDACTED.encode() + rb"</\1>", body)
+        error.body = redact(body.decode("utf-8", "replace")).encode()
+    elif isinstance(body, str):
+        error.body = redact(body)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that blanks credentials out of records (see :func:`redact`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_LOG_FILTER = RedactingFilter()
+
+
+def redact_library_logs() -> None:
+    """Make oss2's (and ossfs's, urllib3's) loggers blank credentials out of their records.
+
+    At DEBUG oss2 logs every request's headers and the string it signs, which
+    carry the STS token and the Authorization header. ossfs silences oss2 by
+    setting its level to CRITICAL, but an application debugging its network
+    turns that back on; the filter keeps the records safe whatever the level.
+    Filters of a logger apply only to records logged on it, hence one per
+    module logger. Idempotent.
+    """
+    names = {"oss2", "ossfs", "urllib3", "urllib3.connectionpool"}
+    names |= {name for name in logging.root.manager.loggerDict if name.startswith("oss2.")}
+    names |= {f"oss2.{module}" for module in ("api", "auth", "http", "models", "utils")}
+    for name in sorted(names):
+        target = logging.getLogger(name)
+        if _LOG_FILTER not in target.filters:
+            target.addFilter(_LOG_FILTER)
+
+
 def translate_oss_error(error: Exception, name: str) -> OSSResumableError:
     """Map an oss2 (or transport) error for object ``name`` onto the library's tree.
 
     This is the one place where OSS's error vocabulary is interpreted. Messages
-    carry the object name, the OSS code and the request id, never credentials.
+    carry the object name, the OSS code and the request id, never credentials;
+    the oss2 error itself is scrubbed (:func:`scrub_oss_error`), as callers
+    chain it as the cause.
     """
     if isinstance(error, OSSResumableError):
         return error
+    scrub_oss_error(error)
     if isinstance(error, oss2.exceptions.RequestError):
         return TransientError(f"{name}: network error talking to OSS: {_describe_cause(error)}")
     if not isinstance(error, oss2.exceptions.OssError):
@@ -109,17 +203,45 @@ class OSSRangeReader:
         # http.client's response reads with recv_into into our buffer: no copy, no
         # allocation per call. urllib3's own readinto() copies through a bytes object.
         self._body = getattr(raw, "_fp", None) or raw
+        self._lock = threading.Lock()
+        self._closed = False
 
     def readinto(self, buffer: memoryview) -> int:
+        """Read what one ``recv`` delivers (at most ``len(buffer)`` bytes).
+
+        One receive per call, never a loop that fills the whole buffer: when the
+        connection fails, every byte returned so far is the caller's to keep, and
+        a download resumes from the last byte received, not from the start of the
+        buffer (``BufferedReader.readinto`` would lose everything it had read in
+        the failing call).
+        """
         try:
-            return self._body.readinto(buffer)
+            body = self._body
+            if _is_plain_http_response(body):
+                return _readinto1(body, buffer)
+            return body.readinto(buffer)
         except ValueError as error:  # read on a response closed by close() from another thread
             raise TransientError(f"{self._name}: connection closed") from error
         except _READ_ERRORS as error:
             raise translate_oss_error(error, self._name) from error
 
     def close(self) -> None:
-        """Abort the read, from any thread: a blocked recv() returns at once."""
+        """Release the connection; from another thread, abort the read.
+
+        A body read to its end leaves the connection reusable: it goes back to the
+        pool, so the next part needs no new TCP (and TLS) handshake. Otherwise the
+        socket is shut down, so that a recv() blocked in another thread returns
+        at once. Idempotent and thread-safe.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if _body_complete(self._body):
+            release = getattr(self._response.raw, "release_conn", None)
+            if release is not None:
+                release()
+                return
         sock = _socket_of(self._response)
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -128,6 +250,44 @@ class OSSRangeReader:
             self._response.close()
         except Exception:  # closing an aborted connection may fail; nothing is lost
             logger.debug("closing %s failed", self._name, exc_info=True)
+
+
+def _is_plain_http_response(body: Any) -> bool:
+    """An ``http.client`` response with a known length, not chunked: one we can read by hand."""
+    return (
+        isinstance(body, http.client.HTTPResponse)
+        and not body.chunked
+        and isinstance(body.length, int)
+        and body.fp is not None
+        and hasattr(body.fp, "readinto1")
+    )
+
+
+def _readinto1(body: http.client.HTTPResponse, buffer: memoryview) -> int:
+    """``body.readinto`` with at most one underlying receive, keeping its byte count."""
+    remaining = body.length or 0
+    if remaining <= 0:
+        body.close()
+        return 0
+    view = buffer[:remaining] if len(buffer) > remaining else buffer
+    fp = body.fp  # once: close() in another thread may set it to None meanwhile
+    if not view or fp is None:
+        return 0
+    count = fp.readinto1(view)
+    if count == 0:  # the server closed the connection early: a short body
+        body.close()
+        return 0
+    body.length = remaining - count
+    if body.length == 0:
+        body.close()  # as http.client does: the connection is ready for the next request
+    return count
+
+
+def _body_complete(body: Any) -> bool:
+    """True when every byte of the body was read (the connection can be reused)."""
+    if isinstance(body, http.client.HTTPResponse):
+        return body.isclosed() and body.length == 0
+    return False
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:
@@ -194,6 +354,13 @@ class OSSRangeSource:
             reader.close()
             raise
         return reader
+
+
+def needs_restore(headers: Mapping[str, str]) -> bool:
+    """Whether an object (its HEAD headers) is Archive / Cold Archive and not restored now."""
+    if headers.get("x-oss-storage-class", "Standard") not in _ARCHIVE_CLASSES:
+        return False
+    return 'ongoing-request="false"' not in headers.get("x-oss-restore", "")
 
 
 def _check_restored(headers: Mapping[str, str], name: str) -> None:
