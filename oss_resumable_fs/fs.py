@@ -22,9 +22,17 @@ from ossfs import OSSFileSystem
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError, OSSResumableError
-from oss_resumable_fs.sources.oss import OSSRangeSource, translate_oss_error
+from oss_resumable_fs.sources.oss import (
+    OSSRangeSource,
+    needs_restore,
+    redact_library_logs,
+    translate_oss_error,
+)
 
 logger = logging.getLogger(__name__)
+
+# oss2 logs request headers and signed strings (with the STS token) at DEBUG.
+redact_library_logs()
 
 #: Files smaller than this are fetched many at a time by ``get``; larger ones
 #: one after another, each on ``concurrency`` connections of its own.
@@ -90,6 +98,19 @@ class ResumableOSSFileSystem(OSSFileSystem):
                     break
         return super()._strip_protocol(path)
 
+    def _transfer_object_info_to_dict(self, bucket: str, obj: Any) -> dict[str, Any]:
+        """ossfs's listing entry, with directories named as fsspec expects.
+
+        ossfs names a directory (an OSS CommonPrefix) ``bucket/dir/``; fsspec's
+        ``glob`` never matches that trailing slash, so ``get("b/src/*",
+        recursive=True)`` and ``glob("b/subdir[0-1]")`` silently skipped
+        directories. s3fs and gcsfs name them ``bucket/dir``, as we now do.
+        """
+        data: dict[str, Any] = super()._transfer_object_info_to_dict(bucket, obj)
+        if data.get("type") == "directory":
+            data["name"] = data["name"].rstrip("/")
+        return data
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self._endpoint!r}, region={self._region!r})"
 
@@ -143,9 +164,17 @@ class ResumableOSSFileSystem(OSSFileSystem):
         )
         if outfile is None and isfilelike(lpath):
             outfile, lpath = lpath, None
+        if outfile is None and lpath is not None and trailing_sep(self._strip_protocol(rpath)):
+            # "dir/": a directory, or the zero-byte folder marker the OSS console makes
+            # (never to be downloaded as a file).
+            if not (self._is_directory(rpath) or self._exists_as_object(rpath)):
+                bucket_name, key = self.split_path(rpath)
+                raise ObjectNotFoundError(f"oss://{bucket_name}/{key}: no such directory")
+            os.makedirs(lpath, exist_ok=True)
+            return None
         source = self.range_source(rpath, version_id)
         if restore:
-            self.restore(rpath, wait=True)
+            self._restore_if_needed(rpath)
         if outfile is not None:
             return self._get_into_fileobj(source, outfile, config, callback, cancel)
         if lpath is None:
@@ -154,10 +183,104 @@ class ResumableOSSFileSystem(OSSFileSystem):
         try:
             return download(source, lpath, config, progress=callback, cancel=cancel)
         except ObjectNotFoundError:
-            if self.isdir(rpath):
+            if self._is_directory(rpath):
                 os.makedirs(lpath, exist_ok=True)
                 return None
             raise
+        except IsADirectoryError:
+            # The local directory exists already (a second ``get`` of the same tree).
+            if self._is_directory(rpath):
+                return None
+            raise
+
+    def _is_directory(self, rpath: str) -> bool:
+        """Whether ``rpath`` names a prefix ("directory"); never raises.
+
+        Asked when a download could not treat ``rpath`` as an object: if the
+        listing fails too (no such bucket, access denied), the download's own
+        error is the one to report, not an error from inside ossfs's listing.
+        """
+        try:
+            return bool(self.isdir(rpath))
+        except (OSError, oss2.exceptions.OssError):
+            return False
+
+    def _exists_as_object(self, rpath: str) -> bool:
+        """Whether an object is stored under exactly this key (one HEAD)."""
+        try:
+            self.range_source(rpath).stat()
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    def _restore_if_needed(self, rpath: str) -> None:
+        """``restore=True``: restore (and wait for) an Archive object; others need nothing.
+
+        A Standard object, or one already restored, is left alone: RestoreObject
+        would be refused for it (OperationNotSupported). A missing object is left
+        to the download itself to report (or to find a directory there).
+        """
+        bucket_name, key = self.split_path(rpath)
+        try:
+            headers = self._get_bucket(bucket_name).head_object(key).headers
+        except oss2.exceptions.OssError as error:
+            translated = translate_oss_error(error, f"oss://{bucket_name}/{key}")
+            if isinstance(translated, ObjectNotFoundError):
+                return
+            raise translated from error
+        if needs_restore(headers):
+            self.restore(rpath, wait=True)
+
+    def _call_oss(
+        self, method_name: str, *args: Any, bucket: str | None = None, **kwargs: Any
+    ) -> Any:
+        """ossfs's one door to oss2, with oss2's errors mapped by :func:`translate_oss_error`.
+
+        ossfs turns an unknown OSS error into ``OSError(str(error))``: the whole
+        error document, whose ``StringToSign`` holds the STS token (a wrong
+        secret, ``SignatureDoesNotMatch``), ended up in the message and chained
+        unscrubbed. The mapped errors are still ``FileNotFoundError`` /
+        ``PermissionError`` / ``OSError``, as ossfs's callers expect.
+        """
+        try:
+            return super()._call_oss(method_name, *args, bucket=bucket, **kwargs)
+        except OSError as error:
+            cause = error.__cause__
+            if not isinstance(cause, oss2.exceptions.OssError):
+                raise
+            target = f"oss://{bucket}" if bucket else "OSS"
+            if bucket and args and isinstance(args[0], str):
+                target += f"/{args[0]}"
+            translated = translate_oss_error(cause, target)
+        # Raised outside the except block: ossfs's unscrubbed error is not chained.
+        raise translated from cause
+
+    def _bucket_exist(self, bucket_name: str) -> bool:
+        # ossfs catches PermissionError but lets "no such bucket" (FileNotFoundError)
+        # escape, so exists("missing-bucket/key") raised instead of returning False.
+        try:
+            return bool(super()._bucket_exist(bucket_name))
+        except FileNotFoundError:
+            return False
+
+    def _get_object_info_list(
+        self, bucket_name: str, prefix: str, delimiter: str, connect_timeout: int | None
+    ) -> list[dict[str, Any]]:
+        """ossfs's listing, with oss2's errors mapped like every other error here.
+
+        ossfs only guards the creation of oss2's ``ObjectIterator``; errors raised
+        while iterating (``NoSuchBucket``...) escaped ``ls`` / ``info`` / ``isdir`` /
+        ``get`` as raw oss2 exceptions instead of ``FileNotFoundError`` & co.
+        ``AccessDenied`` passes unchanged: ossfs turns it into an empty listing.
+        """
+        try:
+            return super()._get_object_info_list(  # type: ignore[no-any-return]
+                bucket_name, prefix, delimiter, connect_timeout
+            )
+        except oss2.exceptions.AccessDenied:
+            raise
+        except oss2.exceptions.OssError as error:
+            raise translate_oss_error(error, f"oss://{bucket_name}/{prefix}") from error
 
     def _get_into_fileobj(
         self,
@@ -193,9 +316,19 @@ class ResumableOSSFileSystem(OSSFileSystem):
         if not pairs:
             return
         callback.set_size(len(pairs))
-        sizes = self._sizes(r for r, _ in pairs)
-        small = [(r, lp) for r, lp in pairs if sizes.get(r, 0) < _SMALL_FILE]
-        large = [(r, lp) for r, lp in pairs if sizes.get(r, 0) >= _SMALL_FILE]
+        infos = self._infos(r for r, _ in pairs)
+        # Directories first, here: made by a worker beside the files, a directory
+        # could appear under a download of its "directory" entry (IsADirectoryError),
+        # and a folder marker object ("dir/") must not land as a file.
+        directories = [(r, lp) for r, lp in pairs if _is_directory_entry(r, infos.get(r))]
+        for _remote, local in directories:
+            os.makedirs(local, exist_ok=True)
+            callback.relative_update(1)
+        listed_dirs = {r for r, _ in directories}
+        files = [(r, lp) for r, lp in pairs if r not in listed_dirs]
+        sizes = {r: int((infos.get(r) or {}).get("size") or 0) for r, _ in files}
+        small = [(r, lp) for r, lp in files if sizes[r] < _SMALL_FILE]
+        large = [(r, lp) for r, lp in files if sizes[r] >= _SMALL_FILE]
         finished = threading.Lock()
 
         def fetch(pair: tuple[str, str]) -> None:
@@ -246,14 +379,15 @@ class ResumableOSSFileSystem(OSSFileSystem):
             ensure_within(lpath, lpaths)
         return list(zip(rpaths, lpaths, strict=True))
 
-    def _sizes(self, paths: Any) -> dict[str, int]:
-        sizes: dict[str, int] = {}
+    def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
+        """``info`` of each path (from the listings ``expand_path`` just cached); None if gone."""
+        infos: dict[str, dict[str, Any] | None] = {}
         for path in paths:
             try:
-                sizes[path] = int(self.info(path).get("size") or 0)
+                infos[path] = self.info(path)
             except (FileNotFoundError, OSError):
-                sizes[path] = 0
-        return sizes
+                infos[path] = None
+        return infos
 
     def restore(
         self,
@@ -296,6 +430,11 @@ class ResumableOSSFileSystem(OSSFileSystem):
             if timeout is not None and waited >= timeout:
                 raise ObjectNotRestoredError(f"{name}: still restoring after {waited:.0f} s")
             time.sleep(poll_interval)
+
+
+def _is_directory_entry(rpath: str, info: dict[str, Any] | None) -> bool:
+    """A listed "directory": a prefix, or a key ending in "/" (a folder marker object)."""
+    return trailing_sep(rpath) or (info is not None and info.get("type") == "directory")
 
 
 def ensure_within(root: str, paths: list[str]) -> None:
