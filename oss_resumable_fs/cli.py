@@ -40,6 +40,9 @@ def _human(nbytes: float) -> str:
 def _filesystem(args: argparse.Namespace):  # -> ResumableOSSFileSystem
     from oss_resumable_fs.fs import ResumableOSSFileSystem
 
+    if not (args.endpoint or os.environ.get("OSS_ENDPOINT")):
+        # Checked here: ossfs would only log a warning and fail at the first request.
+        raise ValueError("no OSS endpoint: pass --endpoint or set OSS_ENDPOINT")
     options = {"endpoint": args.endpoint, "region": args.region}
     for name in ("part_size", "concurrency", "checkpoint_dir"):
         if getattr(args, name, None) is not None:
@@ -62,7 +65,10 @@ def _cmd_get(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if args.recursive or remote.endswith("/"):
         callback = NoOpCallback() if args.quiet else TqdmCallback(tqdm_kwargs={"unit": "file"})
-        fs.get(remote, args.dest, recursive=True, callback=callback)
+        try:
+            fs.get(remote, args.dest, recursive=True, callback=callback)
+        finally:
+            callback.close()
         return 0
     callback = (
         NoOpCallback()
@@ -75,8 +81,10 @@ def _cmd_get(args: argparse.Namespace) -> int:
     dest = args.dest
     if os.path.isdir(dest) or dest.endswith(os.sep):
         dest = os.path.join(dest, os.path.basename(remote))
-    result = fs.get_file(remote, dest, callback=callback)
-    callback.close()
+    try:
+        result = fs.get_file(remote, dest, callback=callback)
+    finally:
+        callback.close()  # end the bar's line before any error message
     if result is not None and not args.quiet:
         elapsed = max(time.monotonic() - started, 1e-9)
         print(
@@ -155,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        # Everything after "serve" belongs to the server's own parser: argparse's
+        # REMAINDER would refuse options such as --port in the first position.
+        from oss_resumable_fs.testing.__main__ import serve_main
+
+        return serve_main(argv[1:], prog="oss-resumable serve")
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -164,6 +179,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"oss-resumable: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        # ossfs lets some oss2 errors through untranslated (listings are lazy iterators).
+        translated = _translate_oss2_error(error, getattr(args, "url", ""))
+        if translated is None:
+            raise
+        print(f"oss-resumable: {translated}", file=sys.stderr)
+        return 1
+
+
+def _translate_oss2_error(error: Exception, url: str) -> OSError | None:
+    """``error`` in the library's words if it is an oss2 error, else ``None``."""
+    oss2_exceptions = sys.modules.get("oss2.exceptions")
+    if oss2_exceptions is None or not isinstance(
+        error, (oss2_exceptions.OssError, oss2_exceptions.RequestError)
+    ):
+        return None
+    from oss_resumable_fs.sources.oss import translate_oss_error
+
+    name = url if url.startswith(("oss://", "ossr://")) else f"oss://{url}"
+    return translate_oss_error(error, name)
 
 
 if __name__ == "__main__":
