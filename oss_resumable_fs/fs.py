@@ -119,6 +119,9 @@ class ResumableOSSFileSystem(OSSFileSystem):
             raise ValueError("an endpoint is required: pass endpoint= or set OSS_ENDPOINT")
         config = self.transfer_config
         timeout = connect_timeout or (config.connect_timeout, config.read_timeout)
+        if not oss2.is_valid_bucket_name(bucket_name.strip()):
+            # oss2 would raise its own ClientError; ossfs calls a bad name missing.
+            raise ObjectNotFoundError(f"oss://{bucket_name}: not a valid OSS bucket name")
         return oss2.Bucket(
             self._auth,
             self._endpoint,
@@ -229,7 +232,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
                 return
             raise translated from error
         if needs_restore(headers):
-            self.restore(rpath, wait=True)
+            # Restores take minutes to hours: say so where a user or a log can see it.
+            self.restore(rpath, wait=True, callback=logger.info)
 
     def _call_oss(
         self, method_name: str, *args: Any, bucket: str | None = None, **kwargs: Any

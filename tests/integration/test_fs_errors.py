@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,15 @@ def test_missing_bucket(fs: ResumableOSSFileSystem, out: Path) -> None:
     with pytest.raises(FileNotFoundError):
         fs.get_file("ossr-no-such-bucket-here/key", str(target))
     assert not target.exists()
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("bucket", ["ab", "Upper-Case", "under_score", "-dash"])
+def test_invalid_bucket_name_is_a_missing_bucket(
+    fs: ResumableOSSFileSystem, out: Path, bucket: str
+) -> None:
+    with pytest.raises(FileNotFoundError, match="not a valid OSS bucket name"):
+        fs.get_file(f"{bucket}/key", str(out / "nothing"))
     assert os.listdir(out) == []
 
 
@@ -130,12 +140,14 @@ def test_archive_object_refused_by_get(
 
 
 def test_get_file_with_restore(
-    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path, caplog
 ) -> None:
     data = make_data(SIZE, seed=3)
     oss_server.put_object(oss_bucket, "frozen", data, storage_class="ColdArchive")
-    result = fs.get_file(f"{oss_bucket}/frozen", str(out / "frozen"), restore=True)
+    with caplog.at_level(logging.INFO, logger="oss_resumable_fs.fs"):
+        result = fs.get_file(f"{oss_bucket}/frozen", str(out / "frozen"), restore=True)
     assert (out / "frozen").read_bytes() == data
+    assert any("restored" in record.getMessage() for record in caplog.records)
     assert result is not None and result.bytes_fetched == SIZE
     assert oss_server.stats().requests.get("RestoreObject") == 1
 
