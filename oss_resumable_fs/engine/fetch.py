@@ -98,7 +98,6 @@ class PartFetcher:
                 reader = self._source.open_range(start, part.end, self._identity)
                 with self._coordinator.track(reader):
                     self._stream(reader, state, buffer)
-                self._sink.start_writeback(part.start, part.size)
                 return state.crc
             except RETRYABLE as exc:
                 # A read that failed because we closed it on purpose is not a failure.

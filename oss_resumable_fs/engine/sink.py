@@ -9,15 +9,17 @@ complete.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
-import sys
 import threading
-from collections.abc import Callable
 
 PARTIAL_SUFFIX = ".ossr-partial"
+
+#: ``fdatasync`` where the platform has it (Linux), else ``fsync`` (macOS).
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+#: Written bytes after which a background ``fdatasync`` starts (see :class:`BackgroundSync`).
+DATASYNC_EVERY = 64 * 1024 * 1024
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -33,6 +35,7 @@ class PartialFile:
         self.path = path
         self._fd = fd
         self._close_lock = threading.Lock()
+        self._background_sync = BackgroundSync(fd, DATASYNC_EVERY)
 
     @classmethod
     def create(cls, path: str) -> PartialFile:
@@ -62,6 +65,7 @@ class PartialFile:
             written = os.pwrite(self._fd, view, offset)
             view = view[written:]
             offset += written
+        self._background_sync.add(len(data))
 
     def read_at(self, offset: int, buffer: memoryview) -> int:
         """Fill ``buffer`` from ``offset``; fewer bytes only at the end of the file."""
@@ -73,29 +77,19 @@ class PartialFile:
             filled += chunk
         return filled
 
-    def start_writeback(self, offset: int, length: int) -> None:
-        """Ask the kernel to start writing ``[offset, offset + length)`` to disk now.
-
-        Without it a whole object sits dirty in the page cache until the final
-        ``fsync``, which then stalls for as long as the disk needs to write
-        everything (0.6-1.2 s per 512 MiB here). Started per finished part,
-        writeback overlaps the download and the final ``fsync`` only waits for
-        the tail. Best effort: where ``sync_file_range`` is missing, nothing happens.
-        """
-        if _sync_file_range is not None and self._fd >= 0:
-            _sync_file_range(self._fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
     def allocated_bytes(self) -> int:
         return os.fstat(self._fd).st_blocks * 512
 
     def close(self) -> None:
         with self._close_lock:
             if self._fd >= 0:
+                self._background_sync.wait()  # never fdatasync a closed (or reused) fd
                 os.close(self._fd)
                 self._fd = -1
 
     def commit(self, destination: str) -> None:
         """Make the bytes durable and atomically move them onto ``destination``."""
+        self._background_sync.wait()
         os.fsync(self._fd)
         self.close()
         os.replace(self.path, destination)
@@ -108,24 +102,46 @@ class PartialFile:
             os.unlink(self.path)
 
 
-_SYNC_FILE_RANGE_WRITE = 2
+class BackgroundSync:
+    """``fdatasync`` the file every ``every`` bytes written, on a thread of its own.
 
+    Left alone, a whole object sits dirty in the page cache until the final
+    ``fsync``, which then waits for the disk to write all of it: 30-40 % of a
+    loopback download's time here. Syncing as the bytes arrive overlaps the
+    disk with the network, and the final ``fsync`` only waits for the tail
+    (512 MiB on loopback: 313 -> 472 MiB/s, median of 6). One sync runs at a
+    time; writers never wait for it.
+    """
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
+    def __init__(self, fd: int, every: int) -> None:
+        self._fd = fd
+        self._every = every
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._pending += count
+            if self._pending < self._every or self._running():
+                return
+            self._pending = 0
+            self._thread = threading.Thread(target=self._sync, name="ossr-datasync", daemon=True)
+            self._thread.start()
 
-#: ctypes releases the GIL around the call, so workers overlap it with their reads.
-_sync_file_range = _load_sync_file_range()
+    def _running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _sync(self) -> None:
+        # A failure here is not lost: the final fsync in commit() reports it.
+        with contextlib.suppress(OSError):
+            _datasync(self._fd)
+
+    def wait(self) -> None:
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 def _preallocate(fd: int, size: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from oss_resumable_fs.engine import sink as sink_module
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.errors import DownloadInProgressError
@@ -24,6 +25,34 @@ def test_partial_file_positional_writes_and_commit(tmp_path) -> None:
     sink.commit(dest)
     assert Path(dest).read_bytes() == b"helloworld"
     assert not os.path.exists(partial_path_for(dest))
+
+
+def test_background_datasync_runs_as_bytes_arrive_and_close_waits_for_it(
+    tmp_path, monkeypatch
+) -> None:
+    release = threading.Event()
+    synced: list[int] = []
+
+    def slow_datasync(fd: int) -> None:
+        release.wait(5)
+        synced.append(fd)
+
+    monkeypatch.setattr(sink_module, "_datasync", slow_datasync)
+    monkeypatch.setattr(sink_module, "DATASYNC_EVERY", 1000)
+    sink = PartialFile.create(str(tmp_path / "f.partial"))
+    sink.ensure_size(4000)
+    sink.write_at(0, b"a" * 999)
+    assert not synced  # under the threshold: nothing started
+    sink.write_at(999, b"b" * 1001)  # crosses it: a sync starts, writers do not wait
+    sink.write_at(2000, b"c" * 1000)  # one sync at a time: none more while it runs
+    closer = threading.Thread(target=sink.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive(), "close() must wait for the running datasync"
+    release.set()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert len(synced) == 1
 
 
 def test_reopen_resizes_and_abort_removes(tmp_path) -> None:
