@@ -83,9 +83,10 @@ class ResumableOSSFileSystem(OSSFileSystem):
         if file_concurrency < 1:
             raise ValueError("file_concurrency must be at least 1")
         self.file_concurrency = file_concurrency
-        # One pool of connections big enough for every worker of every transfer.
-        pool = max(self.transfer_config.concurrency or 16, 16) + file_concurrency
-        self._session = oss2.Session(pool_size=pool)
+        # urllib3 keeps at most this many idle connections per host; `get` runs
+        # `file_concurrency` small files beside one large one, each on its own parts.
+        per_object = max(self.transfer_config.concurrency or 16, 16)
+        self._session = oss2.Session(pool_size=per_object * (file_concurrency + 1))
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -297,7 +298,12 @@ class ResumableOSSFileSystem(OSSFileSystem):
         # The engine lands a verified file; a file object gets a copy of it.
         with tempfile.TemporaryDirectory(prefix="ossr-") as scratch:
             landed = os.path.join(scratch, "object")
-            result = download(source, landed, config, progress=callback, cancel=cancel)
+            # The journal stays in the scratch directory too: a file object's
+            # download cannot be resumed, and must leave nothing behind.
+            journal = os.path.join(scratch, "object.ossr-journal")
+            result = download(
+                source, landed, config, progress=callback, cancel=cancel, journal_path=journal
+            )
             with open(landed, "rb") as data:
                 shutil.copyfileobj(data, outfile, length=config.buffer_size)
         return result
@@ -334,22 +340,30 @@ class ResumableOSSFileSystem(OSSFileSystem):
         small = [(r, lp) for r, lp in files if sizes[r] < _SMALL_FILE]
         large = [(r, lp) for r, lp in files if sizes[r] >= _SMALL_FILE]
         finished = threading.Lock()
+        # One error, a cancel or Ctrl-C stops every download of this call, not just one.
+        stop = kwargs.pop("cancel", None) or threading.Event()
 
         def fetch(pair: tuple[str, str]) -> None:
             remote, local = pair
             with callback.branched(remote, local) as child:
-                self.get_file(remote, local, callback=child, **kwargs)
+                self.get_file(remote, local, callback=child, cancel=stop, **kwargs)
             with finished:
                 callback.relative_update(1)
 
         # Large files run one at a time on the caller's behalf (each already uses
         # `concurrency` connections) while small files share a pool beside them.
-        with ThreadPoolExecutor(self.file_concurrency, thread_name_prefix="ossr-get") as pool:
+        pool = ThreadPoolExecutor(self.file_concurrency, thread_name_prefix="ossr-get")
+        try:
             futures = [pool.submit(fetch, pair) for pair in small]
             for pair in large:
                 fetch(pair)
             for future in futures:
                 future.result()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _expand_get_pairs(
         self,

@@ -7,8 +7,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX
+from oss_resumable_fs.engine.lock import LOCK_SUFFIX
+from oss_resumable_fs.engine.sink import PARTIAL_SUFFIX
 from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.errors import AccessDeniedError, InsufficientSpaceError
+
+#: Suffixes of the engine's own files beside a destination (data, checkpoint, lock).
+RESERVED_SUFFIXES = (PARTIAL_SUFFIX, JOURNAL_SUFFIX, LOCK_SUFFIX)
 
 
 def prepare_directories(name: str, destination: str, journal_path: str) -> None:
@@ -19,6 +25,14 @@ def prepare_directories(name: str, destination: str, journal_path: str) -> None:
     """
     if os.path.isdir(destination):
         raise IsADirectoryError(errno.EISDIR, "destination is a directory", destination)
+    if destination.endswith(RESERVED_SUFFIXES):
+        # These names belong to the files of another download (D.ossr-partial is
+        # renamed onto D, D.ossr-journal is read as D's checkpoint): landing an
+        # object there could put wrong bytes at D or delete a finished file.
+        raise ValueError(
+            f"cannot download {name} to {destination}: names ending in "
+            f"{', '.join(RESERVED_SUFFIXES)} are reserved for oss-resumable-fs's own files"
+        )
     for directory in sorted({os.path.dirname(destination), os.path.dirname(journal_path)}):
         try:
             os.makedirs(directory, exist_ok=True)

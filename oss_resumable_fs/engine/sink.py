@@ -13,6 +13,8 @@ import errno
 import os
 import threading
 
+from oss_resumable_fs.errors import InsufficientSpaceError
+
 PARTIAL_SUFFIX = ".ossr-partial"
 
 #: ``fdatasync`` where the platform has it (Linux), else ``fsync`` (macOS).
@@ -57,7 +59,7 @@ class PartialFile:
         """Cut or extend the file to ``size`` bytes and reserve its blocks."""
         if os.fstat(self._fd).st_size != size:
             os.ftruncate(self._fd, size)
-        _preallocate(self._fd, size)
+        _preallocate(self._fd, size, self.path)
 
     def write_at(self, offset: int, data: memoryview | bytes) -> None:
         view = memoryview(data)
@@ -83,7 +85,10 @@ class PartialFile:
     def close(self) -> None:
         with self._close_lock:
             if self._fd >= 0:
-                self._background_sync.wait()  # never fdatasync a closed (or reused) fd
+                # Never fdatasync a closed (or reused) fd; an error there is commit()'s
+                # to report, and a resume re-verifies every part anyway.
+                with contextlib.suppress(OSError):
+                    self._background_sync.wait()
                 os.close(self._fd)
                 self._fd = -1
 
@@ -119,6 +124,7 @@ class BackgroundSync:
         self._pending = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
 
     def add(self, count: int) -> None:
         with self._lock:
@@ -133,24 +139,34 @@ class BackgroundSync:
         return self._thread is not None and self._thread.is_alive()
 
     def _sync(self) -> None:
-        # A failure here is not lost: the final fsync in commit() reports it.
-        with contextlib.suppress(OSError):
+        try:
             _datasync(self._fd)
+        except OSError as exc:
+            # Linux reports a writeback error once per open file: swallowed here,
+            # the final fsync would succeed on pages that never reached the disk.
+            self._error = exc
 
     def wait(self) -> None:
+        """Wait for a running sync; raise the error of any sync that failed."""
         with self._lock:
             thread = self._thread
         if thread is not None:
             thread.join()
+        if self._error is not None:
+            raise self._error
 
 
-def _preallocate(fd: int, size: int) -> None:
+def _preallocate(fd: int, size: int, path: str) -> None:
     """Reserve the blocks now so a full disk fails early, and fragments less."""
     if size <= 0 or not hasattr(os, "posix_fallocate"):
         return
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientSpaceError(
+                f"not enough free space to reserve {size} bytes for {path}"
+            ) from exc
         # Filesystems without fallocate: the file stays sparse, writes still work.
         if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
             raise

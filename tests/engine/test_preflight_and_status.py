@@ -46,6 +46,16 @@ def test_space_check_counts_only_what_is_left_to_fetch(make_downloader, dest) ->
     assert Path(dest).read_bytes() == data
 
 
+@pytest.mark.parametrize("suffix", [".ossr-partial", ".ossr-journal", ".ossr-lock"])
+def test_destinations_named_like_the_engine_files_are_refused(
+    make_downloader, dest, suffix
+) -> None:
+    source = FakeSource(make_data(SIZE))
+    with pytest.raises(ValueError, match="reserved"):
+        make_downloader().download(source, dest + suffix)
+    assert source.requests == []
+
+
 def test_non_writable_directory(make_downloader, dest, monkeypatch) -> None:
     # We run as root, so chmod cannot make a directory unwritable: fake os.access.
     folder = os.path.dirname(dest)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from oss_resumable_fs.engine import sink as sink_module
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
-from oss_resumable_fs.errors import DownloadInProgressError
+from oss_resumable_fs.errors import DownloadInProgressError, InsufficientSpaceError
 
 
 def test_partial_file_positional_writes_and_commit(tmp_path) -> None:
@@ -53,6 +54,33 @@ def test_background_datasync_runs_as_bytes_arrive_and_close_waits_for_it(
     closer.join(5)
     assert not closer.is_alive()
     assert len(synced) == 1
+
+
+def test_a_failed_background_datasync_fails_the_commit(tmp_path, monkeypatch) -> None:
+    def failing_datasync(fd: int) -> None:
+        raise OSError(errno.EIO, "writeback failed")
+
+    monkeypatch.setattr(sink_module, "_datasync", failing_datasync)
+    monkeypatch.setattr(sink_module, "DATASYNC_EVERY", 10)
+    sink = PartialFile.create(str(tmp_path / "f.partial"))
+    sink.ensure_size(20)
+    sink.write_at(0, b"x" * 20)
+    destination = tmp_path / "f"
+    with pytest.raises(OSError, match="writeback failed"):
+        sink.commit(str(destination))
+    assert not destination.exists()
+    sink.close()
+
+
+def test_preallocation_without_space_is_insufficient_space(tmp_path, monkeypatch) -> None:
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    sink = PartialFile.create(str(tmp_path / "f.partial"))
+    with pytest.raises(InsufficientSpaceError):
+        sink.ensure_size(1 << 20)
+    sink.abort()
 
 
 def test_reopen_resizes_and_abort_removes(tmp_path) -> None:

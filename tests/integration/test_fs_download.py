@@ -15,7 +15,7 @@ import pytest
 import oss_resumable_fs
 from oss_resumable_fs import ResumableOSSFileSystem
 from oss_resumable_fs.config import KiB, MiB
-from oss_resumable_fs.testing import OSSServer
+from oss_resumable_fs.testing import FaultRule, OSSServer
 
 from .conftest import (
     CONFIG,
@@ -148,6 +148,23 @@ def test_into_a_file_object(
     fs.get_file(f"{oss_bucket}/obj", sink)
     assert sink.getvalue() == data
     assert len(oss_server.stats().ranged_gets) == 9
+
+
+def test_into_a_file_object_leaves_no_journal_in_checkpoint_dir(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    data = make_data(SIZE, seed=6)
+    oss_server.put_object(oss_bucket, "obj", data)
+    checkpoints = tmp_path / "checkpoints"
+    oss_server.add_fault(FaultRule("error", key="obj", status=500, byte_range=(0, 1), times=None))
+    with pytest.raises(OSError):
+        fs.get_file(f"{oss_bucket}/obj", io.BytesIO(), checkpoint_dir=str(checkpoints))
+    # A file object's download cannot be resumed: its checkpoint must not outlive it.
+    assert not checkpoints.exists() or list(checkpoints.iterdir()) == []
+    oss_server.clear_faults()
+    sink = io.BytesIO()
+    fs.get_file(f"{oss_bucket}/obj", sink, checkpoint_dir=str(checkpoints))
+    assert sink.getvalue() == data
 
 
 def test_progress_callback(

@@ -192,3 +192,27 @@ def test_get_file_of_a_missing_directory(
     with pytest.raises(FileNotFoundError):
         fs.get_file(f"{oss_bucket}/data/no-such-folder/", str(out / "folder"))
     assert not (out / "folder").exists()
+
+
+def test_a_failing_object_stops_the_other_downloads_of_the_call(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    """One error ends the whole ``get``: queued files are not fetched after it."""
+    for i in range(40):
+        oss_server.put_object(oss_bucket, f"many/f{i:02d}.bin", make_data(64 * KiB, seed=i))
+    oss_server.put_object(oss_bucket, "many/big.bin", make_data(BIG_SIZE, seed=1))
+    oss_server.add_fault(FaultRule("error", key="many/big.bin", status=500, times=None))
+    oss_server.add_fault(FaultRule("bandwidth", key="many/f*", bytes_per_second=256 * KiB,
+                                   times=None))
+    original = fs_module._SMALL_FILE
+    fs_module._SMALL_FILE = 1 * MiB  # make big.bin take the large-file path
+    try:
+        with pytest.raises(OSError):
+            fs.get(f"{oss_bucket}/many/", str(tmp_path / "out") + "/", recursive=True)
+    finally:
+        fs_module._SMALL_FILE = original
+    served = oss_server.stats().bytes_served
+    small_served = [key for key in served if key.startswith(f"{oss_bucket}/many/f")]
+    # Without the stop, all 40 are served (the pool drains its queue); with it, a few
+    # in flight when the error came.
+    assert len(small_served) < 20, f"{len(small_served)} small files fetched after the error"
