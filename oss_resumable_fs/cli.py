@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from oss_resumable_fs.config import GiB, KiB, MiB
+from oss_resumable_fs.engine.status import human_size
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
@@ -27,14 +28,6 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 16MiB)")
     unit = (match[2] or "").upper()[:1]
     return int(float(match[1]) * _UNITS[unit])
-
-
-def _human(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(nbytes) < 1024 or unit == "GiB":
-            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
-        nbytes /= 1024
-    raise AssertionError("unreachable")
 
 
 def _filesystem(args: argparse.Namespace):  # -> ResumableOSSFileSystem
@@ -51,10 +44,9 @@ def _filesystem(args: argparse.Namespace):  # -> ResumableOSSFileSystem
 
 
 def _strip_url(url: str) -> str:
-    for prefix in ("ossr://", "oss://"):
-        if url.startswith(prefix):
-            return url[len(prefix) :]
-    return url
+    from oss_resumable_fs.fs import ResumableOSSFileSystem
+
+    return ResumableOSSFileSystem._strip_protocol(url)
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
@@ -88,9 +80,10 @@ def _cmd_get(args: argparse.Namespace) -> int:
     if result is not None and not args.quiet:
         elapsed = max(time.monotonic() - started, 1e-9)
         print(
-            f"{result.path}: {_human(result.identity.size)} in {elapsed:.1f} s "
-            f"({_human(result.bytes_fetched / elapsed)}/s over the network; "
-            f"{_human(result.bytes_fetched)} fetched, {_human(result.bytes_reused)} resumed)"
+            f"{result.path}: {human_size(result.identity.size)} in {elapsed:.1f} s "
+            f"({human_size(result.bytes_fetched / elapsed)}/s over the network; "
+            f"{human_size(result.bytes_fetched)} fetched, "
+            f"{human_size(result.bytes_reused)} resumed)"
         )
     return 0
 
@@ -98,7 +91,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     fs = _filesystem(args)
     for entry in fs.ls(_strip_url(args.url), detail=True):
-        kind = "DIR" if entry.get("type") == "directory" else _human(entry.get("size") or 0)
+        kind = "DIR" if entry.get("type") == "directory" else human_size(entry.get("size") or 0)
         print(f"{kind:>12}  {entry['name']}")
     return 0
 

@@ -24,6 +24,7 @@ from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError, OSSResumableError
 from oss_resumable_fs.sources.oss import (
     OSSRangeSource,
+    is_restored,
     needs_restore,
     redact_library_logs,
     translate_oss_error,
@@ -437,8 +438,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
                 headers = bucket.head_object(key).headers
             except oss2.exceptions.OssError as error:
                 raise translate_oss_error(error, name) from error
-            state = headers.get("x-oss-restore", "")
-            if 'ongoing-request="false"' in state:
+            if is_restored(headers):
                 if callback:
                     callback(f"{name}: restored")
                 return

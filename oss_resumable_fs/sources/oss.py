@@ -149,7 +149,8 @@ def translate_oss_error(error: Exception, name: str) -> OSSResumableError:
         return TransientError(f"{name}: network error talking to OSS: {_describe_cause(error)}")
     if not isinstance(error, oss2.exceptions.OssError):
         if isinstance(error, _READ_ERRORS):
-            return TransientError(f"{name}: connection failed: {type(error).__name__}: {error}")
+            detail = redact(str(error))  # transport errors may quote a presigned URL
+            return TransientError(f"{name}: connection failed: {type(error).__name__}: {detail}")
         return OSSResumableError(f"{name}: unexpected error: {type(error).__name__}")
     status = getattr(error, "status", None)
     code = getattr(error, "code", "") or ""
@@ -356,19 +357,22 @@ class OSSRangeSource:
         return reader
 
 
+def is_restored(headers: Mapping[str, str]) -> bool:
+    """Whether HEAD headers say a restore has finished (``ongoing-request="false"``)."""
+    return 'ongoing-request="false"' in headers.get("x-oss-restore", "")
+
+
 def needs_restore(headers: Mapping[str, str]) -> bool:
     """Whether an object (its HEAD headers) is Archive / Cold Archive and not restored now."""
-    if headers.get("x-oss-storage-class", "Standard") not in _ARCHIVE_CLASSES:
-        return False
-    return 'ongoing-request="false"' not in headers.get("x-oss-restore", "")
+    storage_class = headers.get("x-oss-storage-class", "Standard")
+    return storage_class in _ARCHIVE_CLASSES and not is_restored(headers)
 
 
 def _check_restored(headers: Mapping[str, str], name: str) -> None:
     storage_class = headers.get("x-oss-storage-class", "Standard")
     if storage_class not in _ALWAYS_RESTORE_CLASSES:
         return  # Archive may be readable in real time; a GET says InvalidObjectState if not
-    restore = headers.get("x-oss-restore", "")
-    if 'ongoing-request="false"' not in restore:
+    if not is_restored(headers):
         raise ObjectNotRestoredError(_restore_message(name))
 
 
