@@ -34,7 +34,8 @@ class TransferConfig:
     #: Seconds a connection may stay silent before it is abandoned and its part resumed.
     read_timeout: float = 30.0
     connect_timeout: float = 10.0
-    #: Attempts per part before the download fails (each resumes from the last byte written).
+    #: Failures in a row *without progress* on one part before the download fails
+    #: (each retry resumes from the last byte written; bytes received reset the count).
     max_attempts: int = 8
     backoff_base: float = 0.2
     backoff_max: float = 20.0
