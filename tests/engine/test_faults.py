@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -119,10 +120,23 @@ def test_non_transient_errors_are_raised_unchanged(make_downloader, dest, error)
 
 def test_first_error_stops_other_workers(make_downloader, dest) -> None:
     source = FakeSource(make_data(20 * PART))
+    for index in (1, 2, 3):
+        source.add_fault(covering=index * PART, block=True)
     source.add_fault(covering=0, open_error=ObjectNotFoundError("gone"))
+
+    def fail_once_the_others_are_reading(start: int, end: int) -> None:
+        if start == 0:  # part 0 fails only when parts 1-3 are blocked mid-body
+            deadline = time.monotonic() + 5
+            while len(source.blocked) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    source.open_hook = fail_once_the_others_are_reading
     with pytest.raises(ObjectNotFoundError):
-        run(make_downloader, dest, source, concurrency=1)
-    assert len(source.requests) == 1
+        run(make_downloader, dest, source, concurrency=4)
+    assert len(source.blocked) == 3
+    assert all(reader.closed.is_set() for reader in source.blocked)
+    # No worker took a new part after the error: only the first four were asked for.
+    assert sorted(source.requests) == [(i * PART, (i + 1) * PART) for i in range(4)]
 
 
 def test_errors_of_stat_propagate(make_downloader, dest) -> None:
