@@ -179,7 +179,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
             return None
         source = self.range_source(rpath, version_id)
         if restore:
-            self._restore_if_needed(rpath)
+            self._restore_if_needed(rpath, version_id)
         if outfile is not None:
             return self._get_into_fileobj(source, outfile, config, callback, cancel)
         if lpath is None:
@@ -218,7 +218,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
             return False
         return True
 
-    def _restore_if_needed(self, rpath: str) -> None:
+    def _restore_if_needed(self, rpath: str, version_id: str | None = None) -> None:
         """``restore=True``: restore (and wait for) an Archive object; others need nothing.
 
         A Standard object, or one already restored, is left alone: RestoreObject
@@ -227,7 +227,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
         """
         bucket_name, key = self.split_path(rpath)
         try:
-            headers = self._get_bucket(bucket_name).head_object(key).headers
+            params = {"versionId": version_id} if version_id else None
+            headers = self._get_bucket(bucket_name).head_object(key, params=params).headers
         except oss2.exceptions.OssError as error:
             translated = translate_oss_error(error, f"oss://{bucket_name}/{key}")
             if isinstance(translated, ObjectNotFoundError):
@@ -235,7 +236,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
             raise translated from error
         if needs_restore(headers):
             # Restores take minutes to hours: say so where a user or a log can see it.
-            self.restore(rpath, wait=True, callback=logger.info)
+            self.restore(rpath, wait=True, callback=logger.info, version_id=version_id)
 
     def _call_oss(
         self, method_name: str, *args: Any, bucket: str | None = None, **kwargs: Any
@@ -416,17 +417,20 @@ class ResumableOSSFileSystem(OSSFileSystem):
         poll_interval: float = 5.0,
         timeout: float | None = None,
         callback: Callable[[str], None] | None = None,
+        version_id: str | None = None,
     ) -> None:
         """Restore an Archive / Cold Archive object; with ``wait``, block until readable.
 
         ``callback`` receives a short status line at each poll (for a progress
-        display); ``timeout`` (seconds) bounds the wait.
+        display); ``timeout`` (seconds) bounds the wait; ``version_id`` picks a
+        version of a versioned object.
         """
         bucket_name, key = self.split_path(path)
         bucket = self._get_bucket(bucket_name)
         name = f"oss://{bucket_name}/{key}"
+        params = {"versionId": version_id} if version_id else None
         try:
-            bucket.restore_object(key)
+            bucket.restore_object(key, params=params)
         except oss2.exceptions.OssError as error:
             if getattr(error, "code", "") != "RestoreAlreadyInProgress":
                 raise translate_oss_error(error, name) from error
@@ -435,7 +439,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
         started = time.monotonic()
         while True:
             try:
-                headers = bucket.head_object(key).headers
+                headers = bucket.head_object(key, params=params).headers
             except oss2.exceptions.OssError as error:
                 raise translate_oss_error(error, name) from error
             if is_restored(headers):
