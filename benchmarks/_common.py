@@ -7,15 +7,16 @@ the script's own directory.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-import fastcrc
+from oss_resumable_fs.cli import parse_size
+from oss_resumable_fs.testing.data import file_crc64, write_pattern_file
+
+__all__ = ["file_crc64", "parse_size", "write_pattern_file"]  # shared with the scripts
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -25,28 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: Default parent of scratch directories: on the repository's own filesystem.
 DEFAULT_SCRATCH_PARENT = REPO / "benchmarks" / ".scratch"
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": KiB,
-    "kb": 1000,
-    "kib": KiB,
-    "m": MiB,
-    "mb": 1000**2,
-    "mib": MiB,
-    "g": GiB,
-    "gb": 1000**3,
-    "gib": GiB,
-}
 _MEMORY_FILESYSTEMS = {"tmpfs", "ramfs", "devtmpfs", "overlay-tmpfs"}
-
-
-def parse_size(text: str) -> int:
-    """``512MiB`` / ``4GiB`` / ``64M`` / ``1048576`` -> bytes (binary units for K/M/G)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    if not match or match.group(2).lower() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512MiB, 4GiB, 64M)")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def human(size: int) -> str:
@@ -101,36 +81,6 @@ def remove_scratch(scratch: Path) -> None:
     if scratch.parent == DEFAULT_SCRATCH_PARENT:
         with contextlib.suppress(OSError):
             DEFAULT_SCRATCH_PARENT.rmdir()
-
-
-def write_pattern_file(path: str | os.PathLike[str], size: int, block: int = 64 * MiB) -> None:
-    """Write ``size`` bytes of incompressible data quickly, in constant memory.
-
-    One ``os.urandom`` block is repeated, with the block number stamped into
-    its first 8 bytes so no two blocks (and so no two parts) are identical.
-    """
-    base = bytearray(os.urandom(min(block, max(size, 1))))
-    with open(path, "wb") as out:
-        written, index = 0, 0
-        while written < size:
-            base[:8] = index.to_bytes(8, "little")
-            chunk = memoryview(base)[: min(len(base), size - written)]
-            out.write(chunk)
-            written += len(chunk)
-            index += 1
-
-
-def file_crc64(path: str | os.PathLike[str], chunk: int = 16 * MiB) -> int:
-    """CRC-64/ECMA (as OSS's ``x-oss-hash-crc64ecma``) of a local file."""
-    crc = 0
-    buffer = bytearray(chunk)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as data:
-        while True:
-            n = data.readinto(buffer)
-            if not n:
-                return crc
-            crc = fastcrc.crc64.xz(view[:n], initial=crc)
 
 
 def drop_dirty_pages() -> None:

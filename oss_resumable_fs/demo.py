@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 
-import fastcrc
 import oss2
 from fsspec.callbacks import TqdmCallback
 
@@ -28,6 +27,7 @@ from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.engine.transfer import list_unfinished
 from oss_resumable_fs.fs import ResumableOSSFileSystem
+from oss_resumable_fs.testing.data import file_crc64, write_pattern_file
 from oss_resumable_fs.testing.server import OSSServer
 
 BUCKET = "demo"
@@ -36,27 +36,6 @@ KEY = "datasets/big.bin"
 
 def _say(text: str) -> None:
     print(f"\n== {text}", flush=True)
-
-
-def _make_source_file(path: str, size: int) -> None:
-    """Incompressible bytes, cheaply: 16 MiB of random data, each copy tagged differently."""
-    block = bytearray(os.urandom(16 * MiB))
-    with open(path, "wb") as out:
-        written, index = 0, 0
-        while written < size:
-            block[:8] = index.to_bytes(8, "little")
-            chunk = memoryview(block)[: min(len(block), size - written)]
-            out.write(chunk)
-            written += len(chunk)
-            index += 1
-
-
-def _file_crc64(path: str) -> int:
-    crc = 0
-    with open(path, "rb") as data:
-        while chunk := data.read(8 * MiB):
-            crc = fastcrc.crc64.xz(chunk, crc)
-    return crc
 
 
 def _kill_midway(command: list[str], env: dict[str, str], workdir: str, size: int) -> float:
@@ -93,7 +72,7 @@ def run(size: int, workdir: str) -> None:
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
 
         _say(f"uploading a {human_size(size)} object with oss2 (multipart upload)")
-        _make_source_file(source_file, size)
+        write_pattern_file(source_file, size)
         started = time.monotonic()
         oss2.resumable_upload(
             bucket, KEY, source_file, store=oss2.ResumableStore(root=workdir),
@@ -135,7 +114,7 @@ def run(size: int, workdir: str) -> None:
               f"{(first + second) / size:.2f} x the object")
 
         _say("verifying")
-        local_crc = _file_crc64(destination)
+        local_crc = file_crc64(destination)
         server_crc = int(bucket.head_object(KEY).headers["x-oss-hash-crc64ecma"])
         leftovers = [name for name in os.listdir(download_dir) if name != "big.bin"]
         print(f"CRC-64 of the file {local_crc} vs OSS {server_crc}: "
