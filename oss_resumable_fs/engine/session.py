@@ -83,26 +83,35 @@ class TransferSession:
     def run(self) -> DownloadResult:
         started = time.monotonic()
         prepare_directories(self.source.name, self.destination, self.journal_path)
-        with TargetLock(self.destination):
-            identity = self.source.stat()
-            self.progress.set_size(identity.size)
-            changes = 0
-            while True:
-                try:
-                    self._attempt(identity)
-                    break
-                except ObjectChangedError as exc:
-                    if changes >= self.config.max_restarts_on_change:
-                        raise ObjectChangedError(
-                            f"{self.source.name} changed while it was being downloaded "
-                            f"(started over {changes} time(s)); try again later"
-                        ) from exc
-                    changes += 1
-                    self.restarts += 1
-                    log.warning("%s changed during the download; starting over", self.source.name)
-                    old_size = identity.size
-                    identity = self.source.stat()
-                    self.progress.restart(identity.size, old_size)
+        lock = TargetLock(self.destination).acquire()
+        try:
+            return self._run_locked(started)
+        finally:
+            # Workers that outlived a Ctrl-C may still write: the lock stays held
+            # (until this process exits) so no second download joins them.
+            if not self.abandoned:
+                lock.release()
+
+    def _run_locked(self, started: float) -> DownloadResult:
+        identity = self.source.stat()
+        self.progress.set_size(identity.size)
+        changes = 0
+        while True:
+            try:
+                self._attempt(identity)
+                break
+            except ObjectChangedError as exc:
+                if changes >= self.config.max_restarts_on_change:
+                    raise ObjectChangedError(
+                        f"{self.source.name} changed while it was being downloaded "
+                        f"(started over {changes} time(s)); try again later"
+                    ) from exc
+                changes += 1
+                self.restarts += 1
+                log.warning("%s changed during the download; starting over", self.source.name)
+                old_size = identity.size
+                identity = self.source.stat()
+                self.progress.restart(identity.size, old_size)
         return DownloadResult(
             path=self.destination,
             identity=identity,

@@ -126,3 +126,43 @@ def test_second_download_to_the_same_destination_is_refused(make_downloader, des
     # Once the first is gone, the destination is free again.
     make_downloader().download(FakeSource(data), dest)
     assert Path(dest).read_bytes() == data
+
+
+class _DeafReader:
+    """A reader stuck in a read that close() cannot interrupt (a wedged socket)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.entered = threading.Event()
+
+    def readinto(self, buffer: memoryview) -> int:
+        self.entered.set()
+        self.release.wait(30)
+        raise ConnectionError("gave up")
+
+    def close(self) -> None:
+        pass
+
+
+def test_workers_outliving_ctrl_c_keep_the_destination_locked(
+    make_downloader, dest, monkeypatch
+) -> None:
+    from oss_resumable_fs.engine import pool
+
+    monkeypatch.setattr(pool, "STOP_GRACE", 0.2)
+    release = threading.Event()
+    deaf = _DeafReader(release)
+    source = FakeSource(make_data(SIZE))
+    source.open_range = lambda start, end, identity: deaf  # type: ignore[method-assign]
+    threading.Thread(
+        target=lambda: deaf.entered.wait(5) and _thread.interrupt_main(), daemon=True
+    ).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            make_downloader(make_config(concurrency=1)).download(source, dest)
+        # The stuck worker may still write: no second download may start beside it.
+        assert os.path.exists(dest + ".ossr-lock")
+        with pytest.raises(DownloadInProgressError):
+            make_downloader().download(FakeSource(make_data(SIZE)), dest)
+    finally:
+        release.set()
