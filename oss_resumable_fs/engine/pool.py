@@ -148,14 +148,26 @@ def run_pool(
                 if remaining[0] == 0:
                     all_done.set()
 
-    for number in range(count):
-        threading.Thread(target=worker, name=f"ossr-worker-{number}", daemon=True).start()
+    launched = 0
     try:
+        for number in range(count):
+            thread = threading.Thread(target=worker, name=f"ossr-worker-{number}", daemon=True)
+            launched += 1  # counted first: a Ctrl-C inside start() leaves the thread running
+            try:
+                thread.start()
+            except RuntimeError:  # the OS refused the thread: it never runs
+                launched -= 1
+                raise
         while not all_done.wait(poll_interval):
             coordinator.poll_cancel()
     except BaseException:
-        # KeyboardInterrupt (or another async exception) in the calling thread.
+        # KeyboardInterrupt (or another async exception) in the calling thread, or
+        # a thread that could not start: stop the workers that did.
         coordinator.halt()
+        with remaining_lock:
+            remaining[0] -= count - launched
+            if remaining[0] <= 0:
+                all_done.set()
         # Until they are seen to exit (a second Ctrl-C may cut this wait short),
         # workers may still write: the caller must not close their files.
         coordinator.abandoned = True

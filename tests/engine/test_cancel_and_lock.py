@@ -166,3 +166,29 @@ def test_workers_outliving_ctrl_c_keep_the_destination_locked(
             make_downloader().download(FakeSource(make_data(SIZE)), dest)
     finally:
         release.set()
+
+
+def test_a_worker_thread_that_cannot_start_stops_the_others(
+    make_downloader, dest, monkeypatch
+) -> None:
+    real_start = threading.Thread.start
+    starts = []
+    source = blocking_source(make_data(SIZE), at=0)
+
+    def start_twice_then_fail(thread: threading.Thread) -> None:
+        if thread.name.startswith("ossr-worker-") and len(starts) >= 2:
+            source.blocked_event.wait(5)  # a started worker is now inside a read
+            raise RuntimeError("can't start new thread")
+        starts.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_twice_then_fail)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        make_downloader(make_config(concurrency=4)).download(source, dest)
+    monkeypatch.undo()
+    # The started workers were stopped (their blocked reads closed) before the files closed.
+    assert source.blocked
+    assert all(reader.closed.is_set() for reader in source.blocked)
+    result = make_downloader().download(FakeSource(make_data(SIZE)), dest)
+    assert Path(dest).read_bytes() == make_data(SIZE)
+    assert result.bytes_fetched + result.bytes_reused == SIZE
