@@ -188,7 +188,7 @@ def _translate_oss2_error(error: Exception, url: str) -> OSError | None:
         error, (oss2_exceptions.OssError, oss2_exceptions.RequestError)
     ):
         return None
-    from oss_resumable_fs.sources.oss import translate_oss_error
+    from oss_resumable_fs.sources.oss_errors import translate_oss_error
 
     name = url if url.startswith(("oss://", "ossr://")) else f"oss://{url}"
     return translate_oss_error(error, name)

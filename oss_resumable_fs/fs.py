@@ -22,13 +22,9 @@ from ossfs import OSSFileSystem
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError, OSSResumableError
-from oss_resumable_fs.sources.oss import (
-    OSSRangeSource,
-    is_restored,
-    needs_restore,
-    redact_library_logs,
-    translate_oss_error,
-)
+from oss_resumable_fs.sources.oss import OSSRangeSource
+from oss_resumable_fs.sources.oss_errors import is_restored, needs_restore, translate_oss_error
+from oss_resumable_fs.sources.redact import redact_library_logs
 
 logger = logging.getLogger(__name__)
 
