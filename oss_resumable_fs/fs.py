@@ -21,7 +21,7 @@ from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.transfer import DownloadResult, download
-from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError, OSSResumableError
+from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError
 from oss_resumable_fs.sources.oss import OSSRangeSource
 from oss_resumable_fs.sources.oss_errors import is_restored, needs_restore, translate_oss_error
 from oss_resumable_fs.sources.redact import redact_library_logs
@@ -320,7 +320,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
         Paths are expanded exactly as fsspec does; a listed key containing
         ``..`` can never place a file outside ``lpath``.
         """
-        pairs = self._expand_get_pairs(rpath, lpath, recursive, maxdepth, **kwargs)
+        pairs = self._expand_get_pairs(rpath, lpath, recursive, maxdepth)
         if not pairs:
             return
         callback.set_size(len(pairs))
@@ -369,7 +369,6 @@ class ResumableOSSFileSystem(OSSFileSystem):
         lpath: str | list[str],
         recursive: bool,
         maxdepth: int | None,
-        **kwargs: Any,
     ) -> list[tuple[str, str]]:
         """(remote, local) pairs, expanded exactly as ``AbstractFileSystem.get`` does."""
         if isinstance(lpath, list) and isinstance(rpath, list):
@@ -401,7 +400,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
         for path in paths:
             try:
                 infos[path] = self.info(path)
-            except (FileNotFoundError, OSError):
+            except OSError:  # gone since the listing: get_file will say so
                 infos[path] = None
         return infos
 
@@ -470,4 +469,4 @@ def ensure_within(root: str, paths: list[str]) -> None:
             )
 
 
-__all__ = ["OSSResumableError", "ResumableOSSFileSystem"]
+__all__ = ["ResumableOSSFileSystem", "ensure_within"]

@@ -174,7 +174,7 @@ class Journal:
     def create(cls, path: str, header: JournalHeader) -> Journal:
         """Start a new journal at ``path`` (replacing any), durable before any part is fetched."""
         remove(path)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
         try:
             os.fchmod(fd, 0o600)  # the mode given to os.open is filtered by the umask
@@ -189,7 +189,7 @@ class Journal:
     @classmethod
     def reopen(cls, path: str, state: JournalState) -> Journal:
         """Append to an existing journal, first cutting off a torn or damaged tail."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             os.fchmod(fd, 0o600)
             os.ftruncate(fd, state.valid_length)

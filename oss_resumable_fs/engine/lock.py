@@ -27,7 +27,7 @@ class TargetLock:
         """Take the lock or raise :class:`DownloadInProgressError` at once."""
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except PermissionError as exc:
                 raise AccessDeniedError(
                     f"cannot create {self.path}: the destination directory is not writable"

@@ -50,10 +50,6 @@ class Coordinator:
         #: caller must then leave the files they write to open.
         self.abandoned = False
 
-    @property
-    def exception(self) -> BaseException | None:
-        return self._exception
-
     def fail(self, exc: BaseException) -> None:
         with self._lock:
             if self._exception is None:

@@ -34,7 +34,7 @@ from oss_resumable_fs.engine.preflight import check_space, prepare_directories
 from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
-from oss_resumable_fs.errors import IntegrityError, ObjectChangedError
+from oss_resumable_fs.errors import DownloadCancelledError, IntegrityError, ObjectChangedError
 
 if TYPE_CHECKING:
     from oss_resumable_fs.engine.transfer import Downloader
@@ -250,12 +250,14 @@ class TransferSession:
 
     # -- the phases --------------------------------------------------------------------
 
-    def _coordinator(self) -> Coordinator:
-        return Coordinator(
-            self.cancel,
+    def _cancel_message(self) -> str:
+        return (
             f"download of {self.source.name} to {self.destination} was cancelled; "
-            "run it again to resume",
+            "run it again to resume"
         )
+
+    def _coordinator(self) -> Coordinator:
+        return Coordinator(self.cancel, self._cancel_message())
 
     def _run(
         self, coordinator: Coordinator, items: Sequence[Part], work: Any, threads: int
@@ -381,9 +383,8 @@ class TransferSession:
     # -- helpers -------------------------------------------------------------------------
 
     def _check_cancel(self) -> None:
-        coordinator = self._coordinator()
-        coordinator.poll_cancel()
-        coordinator.check_failed()
+        if self.cancel is not None and self.cancel.is_set():
+            raise DownloadCancelledError(self._cancel_message())
 
     def _check_space(self, needed: int) -> None:
         check_space(self.d.disk_usage, self.source.name, self.destination, needed)

@@ -23,7 +23,6 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 #: Written bytes after which a background ``fdatasync`` starts (see :class:`BackgroundSync`).
 DATASYNC_EVERY = 64 * 1024 * 1024
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def partial_path_for(destination: str) -> str:
@@ -44,7 +43,7 @@ class PartialFile:
         """A new empty file at ``path``, replacing any old one; size it with :meth:`ensure_size`."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        return cls(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o666))
+        return cls(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
 
     @classmethod
     def open_existing(cls, path: str) -> PartialFile:
@@ -53,7 +52,7 @@ class PartialFile:
         Its content is not trusted here: the caller re-verifies every part it
         means to keep.
         """
-        return cls(path, os.open(path, os.O_RDWR | _CLOEXEC))
+        return cls(path, os.open(path, os.O_RDWR | os.O_CLOEXEC))
 
     def ensure_size(self, size: int) -> None:
         """Cut or extend the file to ``size`` bytes and reserve its blocks."""
@@ -175,7 +174,7 @@ def _preallocate(fd: int, size: int, path: str) -> None:
 def fsync_directory(directory: str) -> None:
     """Persist a rename: the directory entry lives in the directory's own blocks."""
     try:
-        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
+        fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return
     try:

@@ -36,7 +36,6 @@ class OSSRangeReader:
     """The body of one GET, read straight from the socket into the caller's buffer."""
 
     def __init__(self, result: Any, name: str) -> None:
-        self._result = result
         self._name = name
         self._response: requests.Response = result.resp.response
         raw = self._response.raw
