@@ -22,6 +22,10 @@ Competitors (all at their library defaults):
                 signing, no fsync -- the "how fast can one stream go" reference.
 ``curl+fsync``  the same, then ``os.fsync`` of the file: the fair durable baseline, since
                 ``ours`` fsyncs before its atomic rename.
+``copy``        no network at all: the same bytes copied from a local file (in the page
+                cache) in 8 MiB blocks -- how fast this disk's page cache takes the object.
+``copy+fsync``  the same, then ``os.fsync``: the machine's limit for landing the object
+                durably. No downloader that fsyncs can beat it, whatever the network.
 ``v2``          alibabacloud-oss-v2 ``client.downloader().download_file(...)`` (6 MiB
                 parts, 3 in parallel), path-style addressing, V4 signatures, region set.
 
@@ -84,7 +88,7 @@ sys.path.insert(0, str(REPO))
 from oss_resumable_fs import ResumableOSSFileSystem
 from oss_resumable_fs.testing import OSSServer
 
-COMPETITORS = ("ours", "oss2", "ossfs", "curl", "curl+fsync", "v2")
+COMPETITORS = ("ours", "oss2", "ossfs", "curl", "curl+fsync", "copy", "copy+fsync", "v2")
 PROFILES = ("loopback", "wan")
 DEFAULT_SIZE = {"loopback": 512 * MiB, "wan": 256 * MiB}
 BUCKET = "bench"
@@ -111,6 +115,8 @@ class Target:
     size: int
     crc64: int
     out_dir: Path
+    #: A local file with the object's bytes, for the no-network ``copy`` baselines.
+    local_copy: Path
 
     @property
     def rpath(self) -> str:
@@ -185,6 +191,18 @@ def build_runners(server: OSSServer, target: Target, scratch: Path) -> dict[str,
     runners["curl"] = curl_runner
     runners["curl+fsync"] = lambda dest: curl_runner(dest, fsync=True)
 
+    def copy_runner(dest: str, *, fsync: bool = False) -> None:
+        block = bytearray(8 * MiB)
+        with open(target.local_copy, "rb", buffering=0) as source, open(dest, "wb") as out:
+            while count := source.readinto(block):
+                out.write(memoryview(block)[:count])
+            out.flush()
+            if fsync:
+                os.fsync(out.fileno())
+
+    runners["copy"] = copy_runner
+    runners["copy+fsync"] = lambda dest: copy_runner(dest, fsync=True)
+
     try:
         import alibabacloud_oss_v2 as v2
     except ImportError as err:
@@ -250,22 +268,22 @@ def one_run(name: str, runner: Runner, target: Target) -> Run:
     return run
 
 
-def seed(server: OSSServer, scratch: Path, size: int) -> tuple[str, int]:
-    """Put an object of ``size`` bytes; return its key and the server's CRC-64."""
+def seed(server: OSSServer, source: Path, size: int) -> tuple[str, int]:
+    """Put an object of ``size`` bytes, kept at ``source`` too; return its key and CRC-64."""
     key = f"object-{size}.bin"
-    source = scratch / "source.bin"
     write_pattern_file(source, size)
     server.put_object(BUCKET, key, source)
-    source.unlink()
     head = oss2.Bucket(
         oss2.Auth(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET
     ).head_object(key)
     if head.content_length != size or head.server_crc is None:
         raise SystemExit(f"seeding failed: HEAD gave {head.content_length} B, {head.server_crc}")
-    # Read it once so the server's copy is in the page cache for everyone.
+    # Read both copies once so they are in the page cache for everyone.
     with urllib.request.urlopen(f"{server.endpoint}/{BUCKET}/{key}") as body:
         while body.read(8 * MiB):
             pass
+    if file_crc64(source) != int(head.server_crc):
+        raise SystemExit("seeding failed: the local copy differs from the object")
     return key, int(head.server_crc)
 
 
@@ -331,10 +349,11 @@ def run_profile(
     names: list[str],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    key, crc = seed(server, scratch, size)
+    local_copy = scratch / f"source-{profile}.bin"
+    key, crc = seed(server, local_copy, size)
     out_dir = scratch / "out"
     out_dir.mkdir(exist_ok=True)
-    target = Target(server, key, size, crc, out_dir)
+    target = Target(server, key, size, crc, out_dir, local_copy)
     runners = build_runners(server, target, scratch)
     if profile == "wan":
         server.simulate_wan(bytes_per_second=args.wan_rate, latency=args.wan_latency)
@@ -353,6 +372,7 @@ def run_profile(
                     runs[name].append(run)
     finally:
         server.clear_faults()
+        local_copy.unlink(missing_ok=True)
     summary = {name: summarize(runs[name]) for name in names}
     print_table(profile, size, names, summary)
     return {
