@@ -17,11 +17,11 @@ demo: $(STAMP)
 	$(BIN)/python -m oss_resumable_fs.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check oss_resumable_fs tests benchmarks
+	$(BIN)/ruff check oss_resumable_fs tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check oss_resumable_fs tests benchmarks
+	$(BIN)/ruff check oss_resumable_fs tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_get_file.py
