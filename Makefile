@@ -18,10 +18,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check oss_resumable_fs tests benchmarks notebooks
+	$(BIN)/ruff format --check oss_resumable_fs tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check oss_resumable_fs tests benchmarks notebooks
+	$(BIN)/ruff format --check oss_resumable_fs tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_get_file.py

@@ -44,6 +44,7 @@ def use_for_oss_urls() -> None:
 
     fsspec.register_implementation("oss", ResumableOSSFileSystem, clobber=True)
 
+
 __all__ = [
     "AccessDeniedError",
     "DownloadCancelledError",

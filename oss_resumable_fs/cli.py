@@ -66,8 +66,12 @@ def _cmd_get(args: argparse.Namespace) -> int:
         NoOpCallback()
         if args.quiet
         else TqdmCallback(
-            tqdm_kwargs={"unit": "B", "unit_scale": True, "unit_divisor": 1024,
-                         "desc": os.path.basename(remote)}
+            tqdm_kwargs={
+                "unit": "B",
+                "unit_scale": True,
+                "unit_divisor": 1024,
+                "desc": os.path.basename(remote),
+            }
         )
     )
     dest = args.dest
@@ -147,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=_cmd_status)
 
     serve = commands.add_parser(
-        "serve", help="run the local OSS server (python -m oss_resumable_fs.testing)",
+        "serve",
+        help="run the local OSS server (python -m oss_resumable_fs.testing)",
         add_help=False,
     )
     serve.add_argument("serve_args", nargs=argparse.REMAINDER)

@@ -75,50 +75,70 @@ def run(size: int, workdir: str) -> None:
         write_pattern_file(source_file, size)
         started = time.monotonic()
         oss2.resumable_upload(
-            bucket, KEY, source_file, store=oss2.ResumableStore(root=workdir),
-            multipart_threshold=64 * MiB, part_size=64 * MiB, num_threads=4,
+            bucket,
+            KEY,
+            source_file,
+            store=oss2.ResumableStore(root=workdir),
+            multipart_threshold=64 * MiB,
+            part_size=64 * MiB,
+            num_threads=4,
         )
         os.unlink(source_file)
         head = bucket.head_object(KEY)
-        print(f"uploaded in {time.monotonic() - started:.1f} s; ETag {head.etag}, "
-              f"CRC-64 {head.headers['x-oss-hash-crc64ecma']}")
+        print(
+            f"uploaded in {time.monotonic() - started:.1f} s; ETag {head.etag}, "
+            f"CRC-64 {head.headers['x-oss-hash-crc64ecma']}"
+        )
 
-        env = dict(os.environ, OSS_ENDPOINT=server.endpoint,
-                   OSS_ACCESS_KEY_ID=server.access_key_id,
-                   OSS_ACCESS_KEY_SECRET=server.access_key_secret)
+        env = dict(
+            os.environ,
+            OSS_ENDPOINT=server.endpoint,
+            OSS_ACCESS_KEY_ID=server.access_key_id,
+            OSS_ACCESS_KEY_SECRET=server.access_key_secret,
+        )
         url = f"oss://{BUCKET}/{KEY}"
         _say(f"run 1: oss-resumable get {url} (killed with SIGKILL midway)")
         server.reset_stats()
         command = [sys.executable, "-m", "oss_resumable_fs.cli", "get", url, destination]
         recorded = _kill_midway(command, env, download_dir, size)
         first = server.stats().bytes_served.get(f"{BUCKET}/{KEY}", 0)
-        print(f"\nkilled with {recorded:.0%} of the parts recorded in the journal; "
-              f"the server had sent {human_size(first)}")
+        print(
+            f"\nkilled with {recorded:.0%} of the parts recorded in the journal; "
+            f"the server had sent {human_size(first)}"
+        )
         print(f"destination exists after the crash: {os.path.exists(destination)}")
         for item in list_unfinished(download_dir):
             print(f"oss-resumable status: {item.describe()}")
 
         _say("run 2: the same download again, in this process")
         server.reset_stats()
-        fs = ResumableOSSFileSystem(endpoint=server.endpoint, key=server.access_key_id,
-                                    secret=server.access_key_secret)
-        progress = TqdmCallback(tqdm_kwargs={"unit": "B", "unit_scale": True,
-                                             "unit_divisor": 1024, "desc": "big.bin"})
+        fs = ResumableOSSFileSystem(
+            endpoint=server.endpoint, key=server.access_key_id, secret=server.access_key_secret
+        )
+        progress = TqdmCallback(
+            tqdm_kwargs={"unit": "B", "unit_scale": True, "unit_divisor": 1024, "desc": "big.bin"}
+        )
         result = fs.get_file(f"{BUCKET}/{KEY}", destination, callback=progress)
         progress.close()
         second = server.stats().bytes_served.get(f"{BUCKET}/{KEY}", 0)
-        print(f"resumed: reused {human_size(result.bytes_reused)} verified on disk, fetched "
-              f"{human_size(result.bytes_fetched)} (server sent {human_size(second)}) in "
-              f"{result.elapsed:.1f} s: {human_size(result.bytes_fetched / result.elapsed)}/s")
-        print(f"bytes fetched: run 1 {human_size(first)} + run 2 {human_size(second)} = "
-              f"{(first + second) / size:.2f} x the object")
+        print(
+            f"resumed: reused {human_size(result.bytes_reused)} verified on disk, fetched "
+            f"{human_size(result.bytes_fetched)} (server sent {human_size(second)}) in "
+            f"{result.elapsed:.1f} s: {human_size(result.bytes_fetched / result.elapsed)}/s"
+        )
+        print(
+            f"bytes fetched: run 1 {human_size(first)} + run 2 {human_size(second)} = "
+            f"{(first + second) / size:.2f} x the object"
+        )
 
         _say("verifying")
         local_crc = file_crc64(destination)
         server_crc = int(bucket.head_object(KEY).headers["x-oss-hash-crc64ecma"])
         leftovers = [name for name in os.listdir(download_dir) if name != "big.bin"]
-        print(f"CRC-64 of the file {local_crc} vs OSS {server_crc}: "
-              f"{'match' if local_crc == server_crc else 'MISMATCH'}; leftover files: {leftovers}")
+        print(
+            f"CRC-64 of the file {local_crc} vs OSS {server_crc}: "
+            f"{'match' if local_crc == server_crc else 'MISMATCH'}; leftover files: {leftovers}"
+        )
         if local_crc != server_crc or leftovers:
             raise SystemExit(1)
     _say("done")

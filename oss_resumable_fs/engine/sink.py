@@ -24,7 +24,6 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 DATASYNC_EVERY = 64 * 1024 * 1024
 
 
-
 def partial_path_for(destination: str) -> str:
     return destination + PARTIAL_SUFFIX
 

@@ -337,8 +337,10 @@ async def list_parts(call: Call) -> web.StreamResponse:
     if not marker_text.isdigit() or not limit_text.isdigit() or int(limit_text) < 1:
         raise OSSError("InvalidArgument", "part-number-marker and max-parts must be integers.")
     marker, limit = int(marker_text), min(int(limit_text), 1000)
-    parts = sorted(call.state.storage.parts(call.bucket, call.key, upload_id).values(),
-                   key=lambda part: part.number)
+    parts = sorted(
+        call.state.storage.parts(call.bucket, call.key, upload_id).values(),
+        key=lambda part: part.number,
+    )
     after = [part for part in parts if part.number > marker]
     page, truncated = after[:limit], len(after) > limit
     body = document(

@@ -202,8 +202,9 @@ def test_a_failing_object_stops_the_other_downloads_of_the_call(
         oss_server.put_object(oss_bucket, f"many/f{i:02d}.bin", make_data(64 * KiB, seed=i))
     oss_server.put_object(oss_bucket, "many/big.bin", make_data(BIG_SIZE, seed=1))
     oss_server.add_fault(FaultRule("error", key="many/big.bin", status=500, times=None))
-    oss_server.add_fault(FaultRule("bandwidth", key="many/f*", bytes_per_second=256 * KiB,
-                                   times=None))
+    oss_server.add_fault(
+        FaultRule("bandwidth", key="many/f*", bytes_per_second=256 * KiB, times=None)
+    )
     original = fs_module._SMALL_FILE
     fs_module._SMALL_FILE = 1 * MiB  # make big.bin take the large-file path
     try:

@@ -81,8 +81,13 @@ def test_list_parts_pages_and_resumable_upload(bucket: oss2.Bucket, tmp_path) ->
     source = tmp_path / "upload.bin"
     source.write_bytes(DATA)
     oss2.resumable_upload(
-        bucket, "resumable.bin", str(source), store=oss2.ResumableStore(root=str(tmp_path)),
-        multipart_threshold=100 * 1024, part_size=100 * 1024, num_threads=2,
+        bucket,
+        "resumable.bin",
+        str(source),
+        store=oss2.ResumableStore(root=str(tmp_path)),
+        multipart_threshold=100 * 1024,
+        part_size=100 * 1024,
+        num_threads=2,
     )
     assert bucket.head_object("resumable.bin").object_type == "Multipart"
     assert bucket.get_object("resumable.bin").read() == DATA

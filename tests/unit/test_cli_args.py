@@ -7,8 +7,14 @@ from oss_resumable_fs.cli import build_parser, parse_size
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("16MiB", 16 << 20), ("16M", 16 << 20), ("1GiB", 1 << 30), ("512k", 512 << 10),
-     ("1048576", 1 << 20), ("1.5MiB", 3 << 19)],
+    [
+        ("16MiB", 16 << 20),
+        ("16M", 16 << 20),
+        ("1GiB", 1 << 30),
+        ("512k", 512 << 10),
+        ("1048576", 1 << 20),
+        ("1.5MiB", 3 << 19),
+    ],
 )
 def test_parse_size(text, expected):
     assert parse_size(text) == expected

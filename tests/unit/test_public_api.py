@@ -30,6 +30,10 @@ def test_errors_fit_builtin_hierarchy():
     assert issubclass(oss_resumable_fs.ObjectNotFoundError, FileNotFoundError)
     assert issubclass(oss_resumable_fs.AccessDeniedError, PermissionError)
     assert issubclass(oss_resumable_fs.OSSResumableError, OSError)
-    for name in EXPECTED - {"ResumableOSSFileSystem", "TransferConfig", "__version__",
-                            "use_for_oss_urls"}:
+    for name in EXPECTED - {
+        "ResumableOSSFileSystem",
+        "TransferConfig",
+        "__version__",
+        "use_for_oss_urls",
+    }:
         assert issubclass(getattr(oss_resumable_fs, name), oss_resumable_fs.OSSResumableError)
