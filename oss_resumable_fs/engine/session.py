@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
-from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats
+from oss_resumable_fs.engine.fetch import RETRYABLE, PartFetcher, RetryPolicy, TransferStats
 from oss_resumable_fs.engine.integrity import combine_all, crc64
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
@@ -93,7 +93,7 @@ class TransferSession:
                 lock.release()
 
     def _run_locked(self, started: float) -> DownloadResult:
-        identity = self.source.stat()
+        identity = self._stat()
         self.progress.set_size(identity.size)
         changes = 0
         while True:
@@ -110,7 +110,7 @@ class TransferSession:
                 self.restarts += 1
                 log.warning("%s changed during the download; starting over", self.source.name)
                 old_size = identity.size
-                identity = self.source.stat()
+                identity = self._stat()
                 self.progress.restart(identity.size, old_size)
         return DownloadResult(
             path=self.destination,
@@ -381,6 +381,36 @@ class TransferSession:
             )
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _stat(self) -> ObjectIdentity:
+        """The object's identity, retried like a part's read.
+
+        A throttled or reset HEAD is as transient as a GET: one must not fail a
+        download (or every file of a ``get``) that a retry would have finished.
+        """
+        failures = 0
+        while True:
+            self._check_cancel()
+            try:
+                return self.source.stat()
+            except RETRYABLE as exc:
+                failures += 1
+                if failures >= self.policy.max_attempts:
+                    raise
+                delay = self.policy.delay(failures, getattr(exc, "retry_after", None))
+                log.debug("%s: HEAD failed (%s); retrying in %.2f s", self.source.name, exc, delay)
+                self._pause(delay)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between retries; a cancel cuts it short."""
+        if self.d.sleep is not None:
+            self.d.sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._check_cancel()
+            time.sleep(min(left, self.d.poll_interval))
+        self._check_cancel()
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():

@@ -111,6 +111,8 @@ class FakeSource:
         self.buffer_sizes: list[int] = []
         self.bytes_served = 0
         self.stat_calls = 0
+        #: Raised by the next stat() calls, one each, before any succeeds.
+        self.stat_errors: list[BaseException] = []
         self.blocked: list[FakeReader] = []
         self.blocked_event = threading.Event()
         self.open_hook: Callable[[int, int], None] | None = None
@@ -133,6 +135,8 @@ class FakeSource:
 
     def stat(self) -> ObjectIdentity:
         self.stat_calls += 1
+        if self.stat_errors:
+            raise self.stat_errors.pop(0)
         return self.identity
 
     def open_range(self, start: int, end: int, identity: ObjectIdentity) -> FakeReader:

@@ -167,3 +167,31 @@ def test_reader_claiming_more_bytes_than_it_was_given_room_for(make_downloader, 
     source.open_range = open_range  # type: ignore[method-assign]
     run(make_downloader, dest, source)
     assert source.requests.count((2 * PART, 3 * PART)) == 2
+
+
+def test_a_failed_head_is_retried(make_downloader, dest, sleeps) -> None:
+    source = FakeSource(make_data(SIZE))
+    source.stat_errors = [TransientError("503 slow down", retry_after=0.2), ConnectionResetError()]
+    run(make_downloader, dest, source)
+    assert source.stat_calls == 3
+    assert sleeps[0] >= 0.2  # the service's own delay is honoured
+    assert len(sleeps) == 2
+
+
+def test_a_head_that_keeps_failing_gives_up(make_downloader, dest, sleeps) -> None:
+    source = FakeSource(make_data(SIZE))
+    source.stat_errors = [TransientError("503 slow down") for _ in range(10)]
+    with pytest.raises(TransientError, match="slow down"):
+        make_downloader(make_config(max_attempts=3)).download(source, dest)
+    assert source.stat_calls == 3
+    assert not os.path.exists(dest)
+
+
+@pytest.mark.parametrize("error", [ObjectNotFoundError("gone"), AccessDeniedError("403")])
+def test_a_definite_head_answer_is_not_retried(make_downloader, dest, sleeps, error) -> None:
+    source = FakeSource(make_data(SIZE))
+    source.stat_errors = [error]
+    with pytest.raises(type(error)):
+        make_downloader().download(source, dest)
+    assert source.stat_calls == 1
+    assert sleeps == []

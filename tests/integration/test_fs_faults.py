@@ -98,6 +98,17 @@ def test_internal_errors_are_retried(
     assert engine_files(out) == []
 
 
+def test_a_throttled_head_is_retried(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, data: bytes, out: Path
+) -> None:
+    oss_server.add_fault(FaultRule("error", method="HEAD", key=KEY, status=503, times=2))
+    assert download(fs, oss_bucket, out).read_bytes() == data
+    stats = oss_server.stats()
+    assert stats.faults_by_kind() == {"error": 2}
+    assert stats.requests["HeadObject"] == 3
+    assert engine_files(out) == []
+
+
 def test_503_waits_the_suggested_qos_delay(
     fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, data: bytes, out: Path
 ) -> None:
