@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from glob import has_magic
 from typing import Any
 
@@ -21,7 +21,12 @@ from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.transfer import DownloadResult, download
-from oss_resumable_fs.errors import ObjectNotFoundError, ObjectNotRestoredError
+from oss_resumable_fs.errors import (
+    AccessDeniedError,
+    DownloadCancelledError,
+    ObjectNotFoundError,
+    ObjectNotRestoredError,
+)
 from oss_resumable_fs.sources.oss import OSSRangeSource
 from oss_resumable_fs.sources.oss_errors import is_restored, needs_restore, translate_oss_error
 from oss_resumable_fs.sources.redact import redact_library_logs
@@ -274,16 +279,65 @@ class ResumableOSSFileSystem(OSSFileSystem):
         ossfs only guards the creation of oss2's ``ObjectIterator``; errors raised
         while iterating (``NoSuchBucket``...) escaped ``ls`` / ``info`` / ``isdir`` /
         ``get`` as raw oss2 exceptions instead of ``FileNotFoundError`` & co.
-        ``AccessDenied`` passes unchanged: ossfs turns it into an empty listing.
+        ``AccessDenied`` becomes ``PermissionError`` too: ossfs turned it into an
+        empty listing, so a private bucket looked empty and ``get`` said "not found".
         """
         try:
             return super()._get_object_info_list(  # type: ignore[no-any-return]
                 bucket_name, prefix, delimiter, connect_timeout
             )
-        except oss2.exceptions.AccessDenied:
-            raise
         except oss2.exceptions.OssError as error:
             raise translate_oss_error(error, f"oss://{bucket_name}/{prefix}") from error
+
+    def _ls_bucket(self, connect_timeout: int | None) -> list[dict[str, Any]]:
+        """The buckets of the account (``ls("")``), as ossfs lists them.
+
+        Ours because ossfs's (a) builds its ``oss2.Service`` without the region,
+        which V4 signing needs, so with ``region=`` it always listed nothing; (b)
+        lets errors raised while iterating escape raw, a wrong secret's
+        ``SignatureDoesNotMatch`` with the STS token in its message; and (c)
+        turns every client-side error into an empty list.
+        """
+        if "" in self.dircache:
+            return list(self.dircache[""])
+        if isinstance(self._auth, oss2.AnonymousAuth):
+            raise AccessDeniedError("listing buckets needs credentials; none were given")
+        service = oss2.Service(
+            self._auth,
+            self._endpoint,
+            session=self._session,
+            connect_timeout=connect_timeout or self.transfer_config.connect_timeout,
+            region=self._region,
+        )
+        try:
+            buckets = [
+                {"name": b.name, "type": "directory", "size": 0, "CreateTime": b.creation_date}
+                for b in oss2.BucketIterator(service)
+            ]
+        except oss2.exceptions.OssError as error:
+            raise translate_oss_error(error, "OSS (list buckets)") from error
+        self.dircache[""] = buckets
+        return list(buckets)
+
+    def walk(  # type: ignore[override]
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        topdown: bool = True,
+        on_error: Any = "omit",
+        **kwargs: Any,
+    ) -> Any:
+        """fsspec's ``walk``, with ``on_error`` kept when it descends.
+
+        fsspec passes ``on_error`` to the top level only: below it a listing that
+        failed silently became an empty directory, even with ``on_error="raise"``
+        (and ``get`` of a tree reported success with files missing). It is carried
+        down in ``kwargs``, which fsspec does pass on (and ``ls`` ignores).
+        """
+        on_error = kwargs.pop("_ossr_on_error", on_error)
+        yield from super().walk(
+            path, maxdepth, topdown, on_error, _ossr_on_error=on_error, **kwargs
+        )
 
     def _get_into_fileobj(
         self,
@@ -338,30 +392,51 @@ class ResumableOSSFileSystem(OSSFileSystem):
         small = [(r, lp) for r, lp in files if sizes[r] < _SMALL_FILE]
         large = [(r, lp) for r, lp in files if sizes[r] >= _SMALL_FILE]
         finished = threading.Lock()
-        # One error, a cancel or Ctrl-C stops every download of this call, not just one.
-        stop = kwargs.pop("cancel", None) or threading.Event()
+        # One error, a cancel or Ctrl-C stops every download of this call, not just
+        # one. The caller's own cancel event is only read, never set: it may be
+        # shared with other work.
+        stop = _StopEvent(kwargs.pop("cancel", None))
+        errors: list[BaseException] = []
 
         def fetch(pair: tuple[str, str]) -> None:
             remote, local = pair
-            with callback.branched(remote, local) as child:
-                self.get_file(remote, local, callback=child, cancel=stop, **kwargs)
+            try:
+                with callback.branched(remote, local) as child:
+                    self.get_file(remote, local, callback=child, cancel=stop, **kwargs)
+            except DownloadCancelledError:
+                raise  # stopped by the caller, or by another file's error (raised instead)
+            except BaseException as exc:
+                with finished:
+                    errors.append(exc)
+                stop.set()
+                raise
             with finished:
                 callback.relative_update(1)
 
         # Large files run one at a time on the caller's behalf (each already uses
         # `concurrency` connections) while small files share a pool beside them.
         pool = ThreadPoolExecutor(self.file_concurrency, thread_name_prefix="ossr-get")
+        futures = []
         try:
             futures = [pool.submit(fetch, pair) for pair in small]
             for pair in large:
+                if stop.is_set():
+                    break
                 fetch(pair)
-            for future in futures:
-                future.result()
-        except BaseException:
+            wait(futures)
+        except Exception:
+            stop.set()
+            if not errors:
+                raise
+        except BaseException:  # Ctrl-C: stop the small files too
             stop.set()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        if errors:
+            raise errors[0]  # the first file that failed, not the ones it stopped
+        for future in futures:
+            future.result()  # a cancel by the caller
 
     def _expand_get_pairs(
         self,
@@ -374,7 +449,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
         if isinstance(lpath, list) and isinstance(rpath, list):
             return list(zip(rpath, lpath, strict=True))
         source_is_str = isinstance(rpath, str)
-        rpaths = self.expand_path(rpath, recursive=recursive, maxdepth=maxdepth)
+        # A listing that fails must fail the get, not leave a subtree out of it.
+        rpaths = self.expand_path(rpath, recursive=recursive, maxdepth=maxdepth, on_error="raise")
         if source_is_str and (not recursive or maxdepth is not None):
             # A non-recursive glob does not copy directories.
             rpaths = [p for p in rpaths if not (trailing_sep(p) or self.isdir(p))]
@@ -447,6 +523,21 @@ class ResumableOSSFileSystem(OSSFileSystem):
             if timeout is not None and waited >= timeout:
                 raise ObjectNotRestoredError(f"{name}: still restoring after {waited:.0f} s")
             time.sleep(poll_interval)
+
+
+class _StopEvent(threading.Event):
+    """An event of our own that also reads as set once the caller's ``cancel`` is.
+
+    The engine only asks ``is_set()`` (it polls), so the caller's event is
+    followed without a watcher thread, and ``set()`` never touches it.
+    """
+
+    def __init__(self, outer: threading.Event | None) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._outer is not None and self._outer.is_set())
 
 
 def _is_directory_entry(rpath: str, info: dict[str, Any] | None) -> bool:

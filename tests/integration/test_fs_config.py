@@ -145,3 +145,17 @@ def test_wrong_region_is_refused(
     with pytest.raises(OSSResumableError, match="signing region"):
         fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
     assert not (out / "obj").exists()
+
+
+@pytest.mark.parametrize("signing", ["v1", "v4"])
+def test_listing_buckets(oss_server: OSSServer, oss_bucket: str, signing: str) -> None:
+    # ossfs built its bucket-listing client without the region: V4 listed nothing.
+    region = oss_server.region if signing == "v4" else None
+    fs = make_fs(oss_server, region=region)
+    assert oss_bucket in fs.ls("", detail=False)
+
+
+def test_listing_buckets_without_credentials_says_so(oss_server: OSSServer) -> None:
+    anonymous = make_fs(oss_server, key=None, secret=None)
+    with pytest.raises(PermissionError, match="needs credentials"):
+        anonymous.ls("")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 import oss_resumable_fs.fs as fs_module
-from oss_resumable_fs import ResumableOSSFileSystem
+from oss_resumable_fs import ResumableOSSFileSystem, TransientError
 from oss_resumable_fs.config import KiB, MiB
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
-from .conftest import RecordingCallback, engine_files, make_data
+from .conftest import RecordingCallback, engine_files, make_data, make_fs
 
 SMALL_FILES = 24
 BIG = "data/big/large.bin"
@@ -217,3 +218,65 @@ def test_a_failing_object_stops_the_other_downloads_of_the_call(
     # Without the stop, all 40 are served (the pool drains its queue); with it, a few
     # in flight when the error came.
     assert len(small_served) < 20, f"{len(small_served)} small files fetched after the error"
+
+
+def test_a_failing_small_file_stops_the_large_one(
+    fs: ResumableOSSFileSystem,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The error of a small file ends the call now, not after every large file."""
+    monkeypatch.setattr(fs_module, "_SMALL_FILE", 1 * MiB)
+    oss_server.put_object(oss_bucket, "mixed/a-small.bin", make_data(10 * KiB))
+    for name in ("big0", "big1"):
+        oss_server.put_object(oss_bucket, f"mixed/{name}.bin", make_data(BIG_SIZE, seed=3))
+    oss_server.add_fault(FaultRule("error", key="mixed/a-small.bin", status=500, times=None))
+    # Slow enough that the large files alone would take 16 s.
+    oss_server.add_fault(
+        FaultRule("bandwidth", key="mixed/big*", bytes_per_second=256 * KiB, times=None)
+    )
+    cancel = threading.Event()
+    with pytest.raises(TransientError, match=r"a-small\.bin"):
+        fs.get(f"{oss_bucket}/mixed/", str(tmp_path / "out") + "/", recursive=True, cancel=cancel)
+    served = oss_server.stats().bytes_served
+    assert f"{oss_bucket}/mixed/big1.bin" not in served  # the second large file never started
+    assert served.get(f"{oss_bucket}/mixed/big0.bin", 0) < BIG_SIZE  # the first was cut short
+    assert not cancel.is_set()  # the caller's event is read, never set
+
+
+def test_a_listing_that_fails_below_the_top_fails_the_get(
+    fs: ResumableOSSFileSystem,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    tree: dict[str, bytes],
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fsspec's walk turned such a failure into an empty directory: files went missing."""
+    listed: list[str] = []
+    original = ResumableOSSFileSystem._get_object_info_list
+
+    def list_failing_below_the_top(self, bucket_name, prefix, delimiter, connect_timeout):
+        listed.append(prefix)
+        if prefix == "data/sub/":
+            oss_server.add_fault(FaultRule("error", method="GET", key="", status=503, times=None))
+        return original(self, bucket_name, prefix, delimiter, connect_timeout)
+
+    monkeypatch.setattr(ResumableOSSFileSystem, "_get_object_info_list", list_failing_below_the_top)
+    with pytest.raises(TransientError, match="data/sub/"):
+        fs.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True)
+    assert "data/sub/" in listed
+    assert oss_server.stats().faults_by_kind()["error"] >= 1
+
+
+def test_get_of_a_private_tree_without_credentials_is_a_permission_error(
+    oss_server: OSSServer, oss_bucket: str, tree: dict[str, bytes], out: Path
+) -> None:
+    anonymous = make_fs(oss_server, key=None, secret=None)
+    with pytest.raises(PermissionError, match="access denied"):
+        anonymous.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True)
+    with pytest.raises(PermissionError):
+        anonymous.ls(f"{oss_bucket}/data/")
+    assert not (out / "copy").exists()

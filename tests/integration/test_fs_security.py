@@ -101,6 +101,9 @@ def test_errors_for_a_wrong_secret_hold_no_credentials(
         lambda: fs.info(path),
         lambda: fs.cat_file(path),
         lambda: fs.restore(path, poll_interval=0.01, timeout=0.1),
+        lambda: fs.ls(oss_bucket),
+        lambda: fs.ls(""),  # the bucket listing: its errors surface while iterating
+        lambda: fs.get(f"{oss_bucket}/", str(out / "tree"), recursive=True),
     ):
         with pytest.raises(PermissionError) as error:
             call()
