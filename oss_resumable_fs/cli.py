@@ -8,6 +8,7 @@ other users can read in the process list.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -77,10 +78,23 @@ def _cmd_get(args: argparse.Namespace) -> int:
     dest = args.dest
     if os.path.isdir(dest) or dest.endswith(os.sep):
         dest = os.path.join(dest, os.path.basename(remote))
+    existed = os.path.lexists(dest)
     try:
         result = fs.get_file(remote, dest, callback=callback)
     finally:
         callback.close()  # end the bar's line before any error message
+    if result is None:
+        # A prefix: get_file made an empty directory for it. As cp does without -r,
+        # refuse rather than exit 0 having downloaded nothing.
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(dest)
+        print(
+            f"oss-resumable: oss://{remote} is a directory (a prefix); "
+            "use -r to download what is under it",
+            file=sys.stderr,
+        )
+        return 1
     if result is not None and not args.quiet:
         elapsed = max(time.monotonic() - started, 1e-9)
         print(
