@@ -32,13 +32,14 @@ def journal_path_for(
     """Where the checkpoint for ``destination`` lives.
 
     ``<destination>.ossr-journal``, or, when ``config.checkpoint_dir`` is set,
-    ``<checkpoint_dir>/<first 32 hex digits of sha256(absolute destination)>.ossr-journal``.
+    ``<checkpoint_dir>/<first 32 hex digits of sha256(resolved destination)>.ossr-journal``.
     """
     target = os.path.abspath(os.fspath(destination))
     checkpoint_dir = (config or TransferConfig()).checkpoint_dir
     if not checkpoint_dir:
         return target + JOURNAL_SUFFIX
-    digest = hashlib.sha256(os.fsencode(target)).hexdigest()[:32]
+    # Hashed resolved, so every spelling of one destination finds the same checkpoint.
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(target))).hexdigest()[:32]
     return os.path.join(
         os.path.abspath(os.path.expanduser(checkpoint_dir)), digest + JOURNAL_SUFFIX
     )

@@ -154,7 +154,9 @@ class TransferSession:
             self._discard_files()
             return None
         header = state.header
-        if header.source != self.source.name or header.destination != self.destination:
+        if header.source != self.source.name or not _same_place(
+            header.destination, self.destination
+        ):
             log.info(
                 "%s: checkpoint %s is for another download; starting afresh",
                 self.source.name,
@@ -422,3 +424,8 @@ class TransferSession:
     def _discard_files(self) -> None:
         journals.remove(self.journal_path)
         journals.remove(self.partial_path)
+
+
+def _same_place(recorded: str, destination: str) -> bool:
+    """Whether two spellings of a destination name one file (through symlinked directories)."""
+    return recorded == destination or os.path.realpath(recorded) == os.path.realpath(destination)

@@ -191,3 +191,24 @@ def test_journal_grows_by_one_record_per_part(make_downloader, dest) -> None:
     make_downloader(make_config(concurrency=1)).download(source, dest)
     assert len(sizes) == 9
     assert {b - a for a, b in itertools.pairwise(sizes)} == {RECORD_SIZE}
+
+
+@pytest.mark.parametrize("checkpoint_dir", [None, "journals"])
+def test_resume_through_another_spelling_of_the_destination(
+    make_downloader, tmp_path, checkpoint_dir
+) -> None:
+    """A symlinked directory on one run, its real path on the next: one download."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    config = {"checkpoint_dir": str(tmp_path / checkpoint_dir)} if checkpoint_dir else {}
+    data = make_data(SIZE)
+    first = FakeSource(data)
+    first.add_fault(covering=5 * PART, open_error=ObjectNotRestoredError("boom"))
+    with pytest.raises(ObjectNotRestoredError):
+        make_downloader(make_config(concurrency=1, **config)).download(
+            first, str(tmp_path / "link" / "obj")
+        )
+    result = make_downloader(make_config(**config)).download(FakeSource(data), str(real / "obj"))
+    assert (real / "obj").read_bytes() == data
+    assert result.bytes_reused == 5 * PART
