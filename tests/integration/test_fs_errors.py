@@ -10,6 +10,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from fsspec.callbacks import Callback
 
 from oss_resumable_fs import (
     AccessDeniedError,
@@ -272,19 +273,27 @@ def test_second_download_into_the_same_target(
     first_fs, second_fs = make_fs(oss_server), make_fs(oss_server)
     outcome: dict[str, object] = {}
 
+    # The lock file appears an instant before it is locked: wait for the first
+    # download to be past its lock (it sizes the progress after its HEAD).
+    locked = threading.Event()
+
+    class SignalWhenSized(Callback):
+        def set_size(self, size: int) -> None:
+            locked.set()
+            super().set_size(size)
+
     def first() -> None:
         try:
-            outcome["result"] = first_fs.get_file(f"{oss_bucket}/obj", str(target))
+            outcome["result"] = first_fs.get_file(
+                f"{oss_bucket}/obj", str(target), callback=SignalWhenSized()
+            )
         except BaseException as exc:  # reported to the test thread below
             outcome["error"] = exc
 
     thread = threading.Thread(target=first)
     thread.start()
-    lock = out / "obj.ossr-lock"
-    deadline = time.monotonic() + 30
-    while not lock.exists() and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert lock.exists(), outcome
+    assert locked.wait(30), outcome
+    assert (out / "obj.ossr-lock").exists()
 
     with pytest.raises(DownloadInProgressError, match="in progress"):
         second_fs.get_file(f"{oss_bucket}/obj", str(target))
