@@ -18,6 +18,7 @@ from oss_resumable_fs.testing.tcp import reset_connection
 
 _ERROR_CODES = {500: ("InternalError", "We encountered an internal error. Please try again.")}
 _ERROR_CODES[503] = ("ServiceUnavailable", "Please reduce your request rate.")
+_ERROR_CODES[403] = ("AccessDenied", "You have no right to access this object because of policy.")
 
 
 @dataclass

@@ -22,7 +22,8 @@ from typing import Any
 class FaultKind(str, enum.Enum):
     #: Abort the connection (TCP reset) after ``after_bytes`` body bytes.
     RESET = "reset"
-    #: Answer ``status`` (500 or 503) with an OSS error document; a 503 carries
+    #: Answer ``status`` (500, 503, or 403 for a RAM policy that denies the
+    #: request) with an OSS error document; a 503 carries
     #: ``x-oss-qos-delay-time`` (``seconds`` as milliseconds, default 1000).
     ERROR = "error"
     #: Send ``after_bytes`` bytes of the promised Content-Length, then close.
@@ -79,8 +80,8 @@ class FaultRule:
             raise ValueError("probability must be within [0, 1]")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1 or None")
-        if self.kind is FaultKind.ERROR and self.status not in (500, 503):
-            raise ValueError("an error fault answers 500 or 503")
+        if self.kind is FaultKind.ERROR and self.status not in (403, 500, 503):
+            raise ValueError("an error fault answers 403, 500 or 503")
         if self.kind is FaultKind.BANDWIDTH and self.bytes_per_second <= 0:
             raise ValueError("a bandwidth fault needs bytes_per_second > 0")
         if self.after_bytes < 0 or self.seconds < 0:

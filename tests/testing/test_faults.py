@@ -54,6 +54,14 @@ def test_error_503_and_500(bucket: oss2.Bucket, oss_server: OSSServer, obj: str)
     assert bucket.head_object(obj).content_length == len(DATA)
 
 
+def test_error_403_is_a_policy_denial(bucket: oss2.Bucket, oss_server: OSSServer, obj: str) -> None:
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=403))  # ListObjects
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        bucket.list_objects()
+    assert bucket.get_object(obj).read() == DATA  # objects themselves stay readable
+    assert [o.key for o in bucket.list_objects().object_list] == [obj]
+
+
 def test_stall_then_continue(bucket: oss2.Bucket, oss_server: OSSServer, obj: str) -> None:
     oss_server.add_fault(FaultRule("stall", key=obj, after_bytes=4096, seconds=0.3))
     started = time.monotonic()
