@@ -180,7 +180,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
             return None
         source = self.range_source(rpath, version_id)
         if restore:
-            self._restore_if_needed(rpath, version_id)
+            self._restore_if_needed(rpath, version_id, cancel)
         if outfile is not None:
             return self._get_into_fileobj(source, outfile, config, callback, cancel)
         if lpath is None:
@@ -219,7 +219,12 @@ class ResumableOSSFileSystem(OSSFileSystem):
             return False
         return True
 
-    def _restore_if_needed(self, rpath: str, version_id: str | None = None) -> None:
+    def _restore_if_needed(
+        self,
+        rpath: str,
+        version_id: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         """``restore=True``: restore (and wait for) an Archive object; others need nothing.
 
         A Standard object, or one already restored, is left alone: RestoreObject
@@ -237,7 +242,9 @@ class ResumableOSSFileSystem(OSSFileSystem):
             raise translated from error
         if needs_restore(headers):
             # Restores take minutes to hours: say so where a user or a log can see it.
-            self.restore(rpath, wait=True, callback=logger.info, version_id=version_id)
+            self.restore(
+                rpath, wait=True, callback=logger.info, version_id=version_id, cancel=cancel
+            )
 
     def _call_oss(
         self, method_name: str, *args: Any, bucket: str | None = None, **kwargs: Any
@@ -264,11 +271,28 @@ class ResumableOSSFileSystem(OSSFileSystem):
         raise translated from cause
 
     def _bucket_exist(self, bucket_name: str) -> bool:
-        # ossfs catches PermissionError but lets "no such bucket" (FileNotFoundError)
-        # escape, so exists("missing-bucket/key") raised instead of returning False.
+        """Whether the bucket exists, from GetBucketInfo.
+
+        ossfs let "no such bucket" (FileNotFoundError) escape, so
+        ``exists("missing-bucket/key")`` raised, and took a refusal for "no such
+        bucket", so under a policy granting GetObject alone every object "did not
+        exist". A bucket that refuses us is there.
+        """
+        if not bucket_name:
+            return False
         try:
-            return bool(super()._bucket_exist(bucket_name))
-        except FileNotFoundError:
+            self._call_oss("get_bucket_info", bucket=bucket_name)
+        except PermissionError:
+            return True
+        except (OSError, oss2.exceptions.OssError):
+            return False
+        return True
+
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        """fsspec's contract: a bool. What we may not see (403) does not exist for us."""
+        try:
+            return bool(super().exists(path, **kwargs))
+        except PermissionError:
             return False
 
     def _get_object_info_list(
@@ -400,6 +424,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
 
         def fetch(pair: tuple[str, str]) -> None:
             remote, local = pair
+            if stop.is_set():  # before any request (a queued restore would be billed)
+                raise DownloadCancelledError(f"get stopped before {remote} was fetched")
             try:
                 with callback.branched(remote, local) as child:
                     self.get_file(remote, local, callback=child, cancel=stop, **kwargs)
@@ -420,8 +446,6 @@ class ResumableOSSFileSystem(OSSFileSystem):
         try:
             futures = [pool.submit(fetch, pair) for pair in small]
             for pair in large:
-                if stop.is_set():
-                    break
                 fetch(pair)
             wait(futures)
         except Exception:
@@ -489,12 +513,14 @@ class ResumableOSSFileSystem(OSSFileSystem):
         timeout: float | None = None,
         callback: Callable[[str], None] | None = None,
         version_id: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         """Restore an Archive / Cold Archive object; with ``wait``, block until readable.
 
         ``callback`` receives a short status line at each poll (for a progress
         display); ``timeout`` (seconds) bounds the wait; ``version_id`` picks a
-        version of a versioned object.
+        version of a versioned object; setting ``cancel`` ends the wait with
+        :class:`DownloadCancelledError` (the restore itself goes on in OSS).
         """
         bucket_name, key = self.split_path(path)
         bucket = self._get_bucket(bucket_name)
@@ -522,7 +548,19 @@ class ResumableOSSFileSystem(OSSFileSystem):
                 callback(f"{name}: restoring ({waited:.0f} s)")
             if timeout is not None and waited >= timeout:
                 raise ObjectNotRestoredError(f"{name}: still restoring after {waited:.0f} s")
-            time.sleep(poll_interval)
+            _sleep_unless_cancelled(poll_interval, cancel, f"{name}: waiting for the restore")
+
+
+def _sleep_unless_cancelled(seconds: float, cancel: threading.Event | None, what: str) -> None:
+    """Sleep; a set ``cancel`` ends it within a tenth of a second (it is polled, not waited on)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise DownloadCancelledError(f"{what}: cancelled")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
 
 
 class _StopEvent(threading.Event):

@@ -303,3 +303,24 @@ def test_second_download_into_the_same_target(
     assert "error" not in outcome, outcome
     assert target.read_bytes() == data  # the first download was left undisturbed
     assert engine_files(out) == []
+
+
+def test_exists_under_a_policy_granting_objects_only(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str
+) -> None:
+    """GetObject allowed; bucket info and listing denied: ``exists`` answers right, a bool."""
+    oss_server.put_object(oss_bucket, "here.bin", b"x")
+    # Every bucket-level GET (GetBucketInfo, ListObjects) is refused.
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=403, times=None))
+    assert fs.exists(f"{oss_bucket}/here.bin") is True
+    assert fs.exists(f"{oss_bucket}/missing.bin") is False
+    with pytest.raises(PermissionError):  # what cannot be listed is not "empty"
+        fs.ls(f"{oss_bucket}/")
+
+
+def test_exists_without_credentials_on_a_private_bucket(
+    oss_server: OSSServer, oss_bucket: str
+) -> None:
+    oss_server.put_object(oss_bucket, "here.bin", b"x")
+    anonymous = make_fs(oss_server, key=None, secret=None)
+    assert anonymous.exists(f"{oss_bucket}/here.bin") is False  # not visible to us

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import oss_resumable_fs.fs as fs_module
-from oss_resumable_fs import ResumableOSSFileSystem, TransientError
+from oss_resumable_fs import DownloadCancelledError, ResumableOSSFileSystem, TransientError
 from oss_resumable_fs.config import KiB, MiB
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
@@ -280,3 +280,39 @@ def test_get_of_a_private_tree_without_credentials_is_a_permission_error(
     with pytest.raises(PermissionError):
         anonymous.ls(f"{oss_bucket}/data/")
     assert not (out / "copy").exists()
+
+
+@pytest.mark.parametrize("sizes", ["small", "large"])
+def test_get_with_the_cancel_already_set_raises(
+    fs: ResumableOSSFileSystem,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    tree: dict[str, bytes],
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sizes: str,
+) -> None:
+    """A cancelled get says so; it never returns as if it had downloaded the tree."""
+    monkeypatch.setattr(fs_module, "_SMALL_FILE", 1 if sizes == "large" else 64 * MiB)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(DownloadCancelledError):
+        fs.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True, cancel=cancel)
+    assert "HeadObject" not in oss_server.stats().requests
+    assert local_files(out) == {}
+
+
+def test_files_queued_behind_an_error_send_no_request(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    fs = make_fs(oss_server, file_concurrency=1)  # strictly one after another, by name
+    oss_server.put_object(oss_bucket, "q/a-bad.bin", b"refused")
+    for i in range(5):
+        oss_server.put_object(oss_bucket, f"q/f{i}.bin", make_data(1000, seed=i))
+    oss_server.add_fault(FaultRule("error", method="HEAD", key="q/a-bad.bin", status=403))
+    oss_server.reset_stats()
+    with pytest.raises(PermissionError):
+        fs.get(f"{oss_bucket}/q/", str(tmp_path / "out") + "/", recursive=True, restore=True)
+    assert oss_server.stats().requests.get("HeadObject") == 1  # a-bad.bin's only
+    assert "RestoreObject" not in oss_server.stats().requests
+    assert local_files(tmp_path) == {}
