@@ -32,14 +32,26 @@ def journal_path_for(
     """Where the checkpoint for ``destination`` lives.
 
     ``<destination>.ossr-journal``, or, when ``config.checkpoint_dir`` is set,
-    ``<checkpoint_dir>/<first 32 hex digits of sha256(resolved destination)>.ossr-journal``.
+    ``<checkpoint_dir>/<first 32 hex digits of sha256(destination)>.ossr-journal``, the
+    destination's directory resolved first (:func:`resolve_directory`).
     """
     target = os.path.abspath(os.fspath(destination))
     checkpoint_dir = (config or TransferConfig()).checkpoint_dir
     if not checkpoint_dir:
         return target + JOURNAL_SUFFIX
-    # Hashed resolved, so every spelling of one destination finds the same checkpoint.
-    digest = hashlib.sha256(os.fsencode(os.path.realpath(target))).hexdigest()[:32]
+    # Hashed with its directory resolved, so every spelling of one destination finds
+    # the same checkpoint (as it finds the same partial and lock files beside it).
+    digest = hashlib.sha256(os.fsencode(resolve_directory(target))).hexdigest()[:32]
     return os.path.join(
         os.path.abspath(os.path.expanduser(checkpoint_dir)), digest + JOURNAL_SUFFIX
     )
+
+
+def resolve_directory(path: str) -> str:
+    """``path`` with symlinks in its directory resolved; the name itself is kept.
+
+    Partial, lock and journal files sit beside that name: a destination that is
+    itself a symlink is replaced by the rename, not followed.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(directory), name)

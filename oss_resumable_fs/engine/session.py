@@ -31,7 +31,7 @@ from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
 from oss_resumable_fs.engine.pool import Coordinator, ProgressListener, ProgressReporter, run_pool
 from oss_resumable_fs.engine.preflight import check_space, prepare_directories
-from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
+from oss_resumable_fs.engine.result import DownloadResult, journal_path_for, resolve_directory
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
 from oss_resumable_fs.errors import DownloadCancelledError, IntegrityError, ObjectChangedError
@@ -428,4 +428,4 @@ class TransferSession:
 
 def _same_place(recorded: str, destination: str) -> bool:
     """Whether two spellings of a destination name one file (through symlinked directories)."""
-    return recorded == destination or os.path.realpath(recorded) == os.path.realpath(destination)
+    return recorded == destination or resolve_directory(recorded) == resolve_directory(destination)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from oss_resumable_fs.engine.journal import RECORD_SIZE, read_journal
+from oss_resumable_fs.engine.result import journal_path_for
 from oss_resumable_fs.errors import DownloadCancelledError, ObjectNotRestoredError
 
 from .conftest import PART, make_config, make_data
@@ -212,3 +213,20 @@ def test_resume_through_another_spelling_of_the_destination(
     result = make_downloader(make_config(**config)).download(FakeSource(data), str(real / "obj"))
     assert (real / "obj").read_bytes() == data
     assert result.bytes_reused == 5 * PART
+
+
+def test_checkpoint_names_follow_directories_not_a_symlinked_destination(tmp_path) -> None:
+    """Journal, partial and lock files share a rule: the directory resolved, the name kept."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "dirlink").symlink_to(real)
+    (tmp_path / "filelink.bin").symlink_to(real / "obj")
+    config = make_config(checkpoint_dir=str(tmp_path / "journals"))
+    assert journal_path_for(str(tmp_path / "dirlink" / "obj"), config) == journal_path_for(
+        str(real / "obj"), config
+    )
+    # A destination that is itself a symlink has its own partial file and lock
+    # (the rename replaces the link): its own journal too.
+    assert journal_path_for(str(tmp_path / "filelink.bin"), config) != journal_path_for(
+        str(real / "obj"), config
+    )
