@@ -78,17 +78,17 @@ def _cmd_get(args: argparse.Namespace) -> int:
     dest = args.dest
     if os.path.isdir(dest) or dest.endswith(os.sep):
         dest = os.path.join(dest, os.path.basename(remote))
-    existed = os.path.lexists(dest)
+    created = _missing_directories(dest)
     try:
         result = fs.get_file(remote, dest, callback=callback)
     finally:
         callback.close()  # end the bar's line before any error message
     if result is None:
         # A prefix: get_file made an empty directory for it. As cp does without -r,
-        # refuse rather than exit 0 having downloaded nothing.
-        if not existed:
-            with contextlib.suppress(OSError):
-                os.rmdir(dest)
+        # refuse rather than exit 0 having downloaded nothing, and leave no trace.
+        for directory in created:
+            with contextlib.suppress(OSError):  # not empty (or not ours): leave it
+                os.rmdir(directory)
         print(
             f"oss-resumable: oss://{remote} is a directory (a prefix); "
             "use -r to download what is under it",
@@ -104,6 +104,19 @@ def _cmd_get(args: argparse.Namespace) -> int:
             f"{human_size(result.bytes_reused)} resumed)"
         )
     return 0
+
+
+def _missing_directories(path: str) -> list[str]:
+    """``path`` and those of its ancestors that do not exist yet, deepest first."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.lexists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return missing
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

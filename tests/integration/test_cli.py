@@ -274,12 +274,12 @@ def test_get_of_a_prefix_without_r_says_to_use_it(
     oss_server: OSSServer, oss_bucket: str, tmp_path: Path
 ) -> None:
     oss_server.put_object(oss_bucket, "p/one.bin", make_data(2000, 4))
-    dest = tmp_path / "tree"
+    dest = tmp_path / "new" / "tree"
     done = run_cli(oss_server, "get", f"oss://{oss_bucket}/p", str(dest), "-q")
     line = assert_one_line_failure(done)
     assert f"oss://{oss_bucket}/p is a directory" in line
     assert "-r" in line
-    assert list(tmp_path.iterdir()) == []  # not even an empty directory
+    assert list(tmp_path.iterdir()) == []  # not even an empty directory, or its parent
 
 
 def test_get_of_a_missing_key(oss_server: OSSServer, oss_bucket: str, tmp_path: Path) -> None:
