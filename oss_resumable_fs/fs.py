@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
@@ -20,6 +21,7 @@ from fsspec.utils import isfilelike, other_paths
 from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig
+from oss_resumable_fs.engine.fetch import RETRYABLE, RetryPolicy
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import (
     AccessDeniedError,
@@ -305,13 +307,28 @@ class ResumableOSSFileSystem(OSSFileSystem):
         ``get`` as raw oss2 exceptions instead of ``FileNotFoundError`` & co.
         ``AccessDenied`` becomes ``PermissionError`` too: ossfs turned it into an
         empty listing, so a private bucket looked empty and ``get`` said "not found".
+        A failed listing (5xx, reset) is retried with the transfer's backoff and
+        qos delay: oss2 tries a page three times at once, which a throttled
+        service refuses again, and one such refusal failed a ``get`` of a tree.
         """
-        try:
-            return super()._get_object_info_list(  # type: ignore[no-any-return]
-                bucket_name, prefix, delimiter, connect_timeout
-            )
-        except oss2.exceptions.OssError as error:
-            raise translate_oss_error(error, f"oss://{bucket_name}/{prefix}") from error
+        config = self.transfer_config
+        policy = RetryPolicy(
+            config.max_attempts, config.backoff_base, config.backoff_max, random.random
+        )
+        failures = 0
+        while True:
+            try:
+                return super()._get_object_info_list(  # type: ignore[no-any-return]
+                    bucket_name, prefix, delimiter, connect_timeout
+                )
+            except oss2.exceptions.OssError as error:
+                translated = translate_oss_error(error, f"oss://{bucket_name}/{prefix}")
+                failures += 1
+                if not isinstance(translated, RETRYABLE) or failures >= policy.max_attempts:
+                    raise translated from error
+                delay = policy.delay(failures, getattr(translated, "retry_after", None))
+            logger.debug("listing oss://%s/%s: retry in %.2f s", bucket_name, prefix, delay)
+            time.sleep(delay)
 
     def _ls_bucket(self, connect_timeout: int | None) -> list[dict[str, Any]]:
         """The buckets of the account (``ls("")``), as ossfs lists them.

@@ -261,7 +261,7 @@ def test_a_listing_that_fails_below_the_top_fails_the_get(
     def list_failing_below_the_top(self, bucket_name, prefix, delimiter, connect_timeout):
         listed.append(prefix)
         if prefix == "data/sub/":
-            oss_server.add_fault(FaultRule("error", method="GET", key="", status=503, times=None))
+            oss_server.add_fault(FaultRule("error", method="GET", key="", status=500, times=None))
         return original(self, bucket_name, prefix, delimiter, connect_timeout)
 
     monkeypatch.setattr(ResumableOSSFileSystem, "_get_object_info_list", list_failing_below_the_top)
@@ -269,6 +269,17 @@ def test_a_listing_that_fails_below_the_top_fails_the_get(
         fs.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True)
     assert "data/sub/" in listed
     assert oss_server.stats().faults_by_kind()["error"] >= 1
+
+
+def test_a_listing_that_fails_for_a_while_is_retried(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tree: dict[str, bytes]
+) -> None:
+    # oss2's iterator tries a page 3 times at once; a longer outage needs our backoff.
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=500, times=4))
+    names = fs.ls(f"{oss_bucket}/data/sub/", detail=False)
+    assert f"{oss_bucket}/data/sub/deeper" in names
+    assert oss_server.stats().faults_by_kind() == {"error": 4}
+    assert oss_server.stats().requests["ListObjects"] == 5
 
 
 def test_get_of_a_private_tree_without_credentials_is_a_permission_error(
