@@ -324,3 +324,16 @@ def test_exists_without_credentials_on_a_private_bucket(
     oss_server.put_object(oss_bucket, "here.bin", b"x")
     anonymous = make_fs(oss_server, key=None, secret=None)
     assert anonymous.exists(f"{oss_bucket}/here.bin") is False  # not visible to us
+
+
+def test_exists_is_not_fooled_by_a_failed_bucket_check(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str
+) -> None:
+    """A 5xx on GetBucketInfo is no "missing": callers write over what is missing."""
+    oss_server.put_object(oss_bucket, "precious.bin", b"precious")
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
+    assert fs.exists(f"{oss_bucket}/precious.bin") is True
+    assert oss_server.stats().faults_by_kind() == {"error": 1}
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
+    assert fs.exists(f"{oss_bucket}/missing.bin") is False
+    assert fs.exists("ossr-no-such-bucket-anywhere/key") is False

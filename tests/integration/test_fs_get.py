@@ -274,7 +274,7 @@ def test_a_listing_that_fails_below_the_top_fails_the_get(
 def test_a_listing_that_fails_for_a_while_is_retried(
     fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tree: dict[str, bytes]
 ) -> None:
-    # oss2's iterator tries a page 3 times at once; a longer outage needs our backoff.
+    # Four failures in a row: more than oss2's iterator (three tries at once) survived.
     oss_server.add_fault(FaultRule("error", method="GET", key="", status=500, times=4))
     names = fs.ls(f"{oss_bucket}/data/sub/", detail=False)
     assert f"{oss_bucket}/data/sub/deeper" in names
@@ -327,3 +327,26 @@ def test_files_queued_behind_an_error_send_no_request(
     assert oss_server.stats().requests.get("HeadObject") == 1  # a-bad.bin's only
     assert "RestoreObject" not in oss_server.stats().requests
     assert local_files(tmp_path) == {}
+
+
+def test_a_failed_page_is_retried_from_its_own_marker(
+    fs: ResumableOSSFileSystem,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = [f"paged/k{i:04d}" for i in range(1500)]  # two pages of at most 1000
+    for key in keys:
+        oss_server.put_object(oss_bucket, key, b"")
+    oss_server.reset_stats()
+    original = ResumableOSSFileSystem._list_page
+
+    def fail_the_second_page_once(self, bucket, name, **params):
+        if params["marker"] and not oss_server.stats().faults_fired:
+            oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
+        return original(self, bucket, name, **params)
+
+    monkeypatch.setattr(ResumableOSSFileSystem, "_list_page", fail_the_second_page_once)
+    assert fs.ls(f"{oss_bucket}/paged/", detail=False) == [f"{oss_bucket}/{k}" for k in keys]
+    # Page 1, page 2 refused, page 2 again: the first page is not listed twice.
+    assert oss_server.stats().requests["ListObjects"] == 3
