@@ -78,7 +78,8 @@ def _cmd_get(args: argparse.Namespace) -> int:
     dest = args.dest
     if os.path.isdir(dest) or dest.endswith(os.sep):
         dest = os.path.join(dest, os.path.basename(remote))
-    created = _missing_directories(dest)
+    parents_made = _make_parents(dest)
+    dest_existed = os.path.lexists(dest)
     try:
         result = fs.get_file(remote, dest, callback=callback)
     finally:
@@ -86,8 +87,9 @@ def _cmd_get(args: argparse.Namespace) -> int:
     if result is None:
         # A prefix: get_file made an empty directory for it. As cp does without -r,
         # refuse rather than exit 0 having downloaded nothing, and leave no trace.
-        for directory in created:
-            with contextlib.suppress(OSError):  # not empty (or not ours): leave it
+        made = parents_made if dest_existed else [dest, *parents_made]
+        for directory in made:
+            with contextlib.suppress(OSError):  # no longer empty: leave it
                 os.rmdir(directory)
         print(
             f"oss-resumable: oss://{remote} is a directory (a prefix); "
@@ -106,17 +108,27 @@ def _cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _missing_directories(path: str) -> list[str]:
-    """``path`` and those of its ancestors that do not exist yet, deepest first."""
+def _make_parents(path: str) -> list[str]:
+    """Create the missing directories above ``path``; those this call made, deepest first.
+
+    One ``mkdir`` at a time, so a directory another process makes meanwhile is
+    never counted as ours (and never removed by us).
+    """
     missing = []
-    current = os.path.abspath(path)
-    while not os.path.lexists(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    return missing
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    made = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            continue
+        except OSError:
+            break  # not writable: the download's own checks say so, clearly
+        made.append(directory)
+    return made[::-1]
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
