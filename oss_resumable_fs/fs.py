@@ -31,7 +31,12 @@ from oss_resumable_fs.errors import (
     ObjectNotRestoredError,
 )
 from oss_resumable_fs.sources.oss import OSSRangeSource
-from oss_resumable_fs.sources.oss_errors import is_restored, needs_restore, translate_oss_error
+from oss_resumable_fs.sources.oss_errors import (
+    READ_ERRORS,
+    is_restored,
+    needs_restore,
+    translate_oss_error,
+)
 from oss_resumable_fs.sources.redact import redact_library_logs
 
 logger = logging.getLogger(__name__)
@@ -207,14 +212,28 @@ class ResumableOSSFileSystem(OSSFileSystem):
     def _is_directory(self, rpath: str) -> bool:
         """Whether ``rpath`` names a prefix ("directory"); never raises.
 
-        Asked when a download could not treat ``rpath`` as an object: if the
-        listing fails too (no such bucket, access denied), the download's own
-        error is the one to report, not an error from inside ossfs's listing.
+        Asked when a download could not treat ``rpath`` as an object. One
+        ListObjects of at most one key under ``rpath/``: ``isdir`` (fsspec's
+        ``info``) lists the whole parent, every page of it, only to say "not
+        found". If the listing fails too (no such bucket, access denied), the
+        download's own error is the one to report.
         """
+        bucket_name, key = self.split_path(rpath)
+        key = key.rstrip("/")
+        if not key:
+            return self._bucket_exist(bucket_name)
         try:
-            return bool(self.isdir(rpath))
-        except (OSError, oss2.exceptions.OssError):
+            page = self._list_page(
+                self._get_bucket(bucket_name),
+                f"oss://{bucket_name}/{key}/",
+                prefix=key + "/",
+                delimiter="/",
+                marker="",
+                max_keys=1,
+            )
+        except OSError:
             return False
+        return bool(page.object_list or page.prefix_list)
 
     def _exists_as_object(self, rpath: str) -> bool:
         """Whether an object is stored under exactly this key (one HEAD)."""
@@ -302,6 +321,16 @@ class ResumableOSSFileSystem(OSSFileSystem):
         A failure that leaves the answer unknown (5xx, a reset) raises: ``False``
         would invite a caller to write over the object.
         """
+        bucket_name = self._strip_protocol(path).strip("/")
+        if bucket_name and "/" not in bucket_name:
+            # A bucket: ossfs would take "not known to be missing" for "there".
+            try:
+                self._call_oss("get_bucket_info", bucket=bucket_name)
+            except FileNotFoundError:
+                return False
+            except PermissionError:
+                return True  # it answered, so it is there
+            return True
         try:
             return bool(super().exists(path, **kwargs))
         except (FileNotFoundError, PermissionError):
@@ -339,6 +368,30 @@ class ResumableOSSFileSystem(OSSFileSystem):
                 return entries
             marker = page.next_marker
 
+    def _ls_dir(
+        self,
+        path: str,
+        delimiter: str = "/",
+        refresh: bool = False,
+        prefix: str = "",
+        connect_timeout: int | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        """ossfs's directory listing, except that a flat or filtered one is not cached.
+
+        ossfs cached ``find(path, prefix=...)``'s listing (flat, filtered) under the
+        directory's own key: a later ``ls`` or ``get`` of that directory read it and
+        silently missed every file outside the filter.
+        """
+        if delimiter == "/" and not prefix:
+            listing: list[dict[str, Any]] = super()._ls_dir(
+                path, delimiter, refresh, prefix, connect_timeout, **kwargs
+            )
+            return listing
+        bucket_name, key = self.split_path(path.strip("/"))
+        full_prefix = f"{key}/{prefix}" if key else prefix
+        return self._get_object_info_list(bucket_name, full_prefix, delimiter, connect_timeout)
+
     def _list_page(self, bucket: oss2.Bucket, name: str, **params: Any) -> Any:
         """One ListObjects page; 5xx, resets and timeouts retried with backoff."""
         config = self.transfer_config
@@ -348,8 +401,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
         failures = 0
         while True:
             try:
-                return bucket.list_objects(max_keys=_LIST_PAGE_KEYS, **params)
-            except oss2.exceptions.OssError as error:
+                return bucket.list_objects(**{"max_keys": _LIST_PAGE_KEYS, **params})
+            except (oss2.exceptions.OssError, *READ_ERRORS) as error:
                 translated = translate_oss_error(error, name)
                 failures += 1
                 if not isinstance(translated, RETRYABLE) or failures >= policy.max_attempts:

@@ -337,3 +337,9 @@ def test_exists_is_not_fooled_by_a_failed_bucket_check(
     oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
     assert fs.exists(f"{oss_bucket}/missing.bin") is False
     assert fs.exists("ossr-no-such-bucket-anywhere/key") is False
+    # A bucket alone: an unknown answer raises, it is not a "yes" either.
+    oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
+    with pytest.raises(OSError):
+        fs.exists("ossr-no-such-bucket-anywhere")
+    assert fs.exists("ossr-no-such-bucket-anywhere") is False
+    assert fs.exists(oss_bucket) is True

@@ -6,7 +6,9 @@ import os
 import threading
 from pathlib import Path
 
+import oss2
 import pytest
+import requests
 
 import oss_resumable_fs.fs as fs_module
 from oss_resumable_fs import DownloadCancelledError, ResumableOSSFileSystem, TransientError
@@ -350,3 +352,50 @@ def test_a_failed_page_is_retried_from_its_own_marker(
     assert fs.ls(f"{oss_bucket}/paged/", detail=False) == [f"{oss_bucket}/{k}" for k in keys]
     # Page 1, page 2 refused, page 2 again: the first page is not listed twice.
     assert oss_server.stats().requests["ListObjects"] == 3
+
+
+def test_a_listing_cut_mid_body_is_retried(
+    fs: ResumableOSSFileSystem,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    tree: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server cuts object bodies, not listing documents: the client's side of a
+    # connection broken mid-listing is raised by hand, once.
+    real_list_objects = oss2.Bucket.list_objects
+    broken = []
+
+    def break_once(self, *args, **kwargs):
+        if not broken:
+            broken.append(True)
+            raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+        return real_list_objects(self, *args, **kwargs)
+
+    monkeypatch.setattr(oss2.Bucket, "list_objects", break_once)
+    assert f"{oss_bucket}/data/sub/deeper" in fs.ls(f"{oss_bucket}/data/sub/", detail=False)
+    assert broken == [True]
+
+
+def test_a_filtered_find_does_not_stand_in_for_the_directory(
+    fs: ResumableOSSFileSystem, oss_bucket: str, tree: dict[str, bytes], out: Path
+) -> None:
+    """ossfs cached find(prefix=...)'s flat, filtered listing as the directory's own."""
+    before = fs.ls(f"{oss_bucket}/data/sub/", detail=False)
+    found = fs.find(f"{oss_bucket}/data/sub/", prefix="f0")
+    assert found and all(p.startswith(f"{oss_bucket}/data/sub/f0") for p in found)
+    assert fs.ls(f"{oss_bucket}/data/sub/", detail=False) == before
+    fs.get(f"{oss_bucket}/data/sub/", str(out / "copy"), recursive=True)
+    assert local_files(out / "copy") == under("data/sub/", tree)
+
+
+def test_get_file_of_a_missing_key_lists_one_key_not_the_directory(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    for i in range(1200):  # more than one page of the parent
+        oss_server.put_object(oss_bucket, f"wide/k{i:04d}", b"")
+    oss_server.reset_stats()
+    with pytest.raises(FileNotFoundError):
+        fs.get_file(f"{oss_bucket}/wide/missing.bin", str(tmp_path / "x"))
+    assert oss_server.stats().requests.get("ListObjects") == 1
+    assert list(tmp_path.iterdir()) == []
