@@ -8,7 +8,6 @@ other users can read in the process list.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
@@ -75,28 +74,27 @@ def _cmd_get(args: argparse.Namespace) -> int:
             }
         )
     )
-    dest = args.dest
-    if os.path.isdir(dest) or dest.endswith(os.sep):
-        dest = os.path.join(dest, os.path.basename(remote))
-    parents_made = _make_parents(dest)
-    dest_existed = os.path.lexists(dest)
     try:
-        result = fs.get_file(remote, dest, callback=callback)
-    finally:
-        callback.close()  # end the bar's line before any error message
-    if result is None:
-        # A prefix: get_file made an empty directory for it. As cp does without -r,
-        # refuse rather than exit 0 having downloaded nothing, and leave no trace.
-        made = parents_made if dest_existed else [dest, *parents_made]
-        for directory in made:
-            with contextlib.suppress(OSError):  # no longer empty: leave it
-                os.rmdir(directory)
+        fs.range_source(remote).stat()  # one HEAD; get_file makes its own
+    except FileNotFoundError:
+        if not fs._is_directory(remote):
+            raise
+        # As cp does without -r: refuse, before anything is made on disk, rather
+        # than exit 0 having downloaded nothing.
+        callback.close()
         print(
             f"oss-resumable: oss://{remote} is a directory (a prefix); "
             "use -r to download what is under it",
             file=sys.stderr,
         )
         return 1
+    dest = args.dest
+    if os.path.isdir(dest) or dest.endswith(os.sep):
+        dest = os.path.join(dest, os.path.basename(remote))
+    try:
+        result = fs.get_file(remote, dest, callback=callback)
+    finally:
+        callback.close()  # end the bar's line before any error message
     if result is not None and not args.quiet:
         elapsed = max(time.monotonic() - started, 1e-9)
         print(
@@ -106,29 +104,6 @@ def _cmd_get(args: argparse.Namespace) -> int:
             f"{human_size(result.bytes_reused)} resumed)"
         )
     return 0
-
-
-def _make_parents(path: str) -> list[str]:
-    """Create the missing directories above ``path``; those this call made, deepest first.
-
-    One ``mkdir`` at a time, so a directory another process makes meanwhile is
-    never counted as ours (and never removed by us).
-    """
-    missing = []
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.lexists(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    made = []
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory)
-        except FileExistsError:
-            continue
-        except OSError:
-            break  # not writable: the download's own checks say so, clearly
-        made.append(directory)
-    return made[::-1]
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

@@ -1,9 +1,7 @@
 import argparse
-import os
 
 import pytest
 
-from oss_resumable_fs import cli
 from oss_resumable_fs.cli import build_parser, parse_size
 
 
@@ -33,18 +31,3 @@ def test_get_parses_its_options():
         ["get", "oss://b/k", "out", "--part-size", "32MiB", "--concurrency", "4", "-q"]
     )
     assert (args.part_size, args.concurrency, args.quiet) == (32 << 20, 4, True)
-
-
-def test_make_parents_reports_only_the_directories_it_made(tmp_path, monkeypatch):
-    (tmp_path / "there").mkdir()
-    real_mkdir = os.mkdir
-
-    def another_process_wins_the_race_for_b(path, *args):
-        if os.path.basename(path) == "b":
-            real_mkdir(path)  # made by someone else just before us
-        real_mkdir(path, *args)
-
-    monkeypatch.setattr(os, "mkdir", another_process_wins_the_race_for_b)
-    made = cli._make_parents(str(tmp_path / "there" / "a" / "b" / "c" / "file"))
-    assert made == [str(tmp_path / "there" / "a" / "b" / "c"), str(tmp_path / "there" / "a")]
-    assert (tmp_path / "there" / "a" / "b" / "c").is_dir()
