@@ -183,8 +183,10 @@ class ResumableOSSFileSystem(OSSFileSystem):
         if outfile is None and lpath is not None and trailing_sep(self._strip_protocol(rpath)):
             # "dir/": a directory, or the zero-byte folder marker the OSS console makes
             # (never to be downloaded as a file).
-            if not (self._is_directory(rpath) or self._exists_as_object(rpath)):
-                bucket_name, key = self.split_path(rpath)
+            bucket_name, key = self.split_path(rpath)
+            if not key:
+                self._has_keys_under(rpath)  # a missing or refused bucket says so here
+            elif not (self._is_directory(rpath) or self._exists_as_object(rpath)):
                 raise ObjectNotFoundError(f"oss://{bucket_name}/{key}: no such directory")
             os.makedirs(lpath, exist_ok=True)
             return None
@@ -210,29 +212,35 @@ class ResumableOSSFileSystem(OSSFileSystem):
             raise
 
     def _is_directory(self, rpath: str) -> bool:
-        """Whether ``rpath`` names a prefix ("directory"); never raises.
+        """Whether ``rpath`` names a prefix ("directory") or a bucket we can list; never raises.
 
-        Asked when a download could not treat ``rpath`` as an object. One
-        ListObjects of at most one key under ``rpath/``: ``isdir`` (fsspec's
-        ``info``) lists the whole parent, every page of it, only to say "not
-        found". If the listing fails too (no such bucket, access denied), the
-        download's own error is the one to report.
+        Asked when a download could not treat ``rpath`` as an object. If the
+        listing fails too (no such bucket, access denied), the download's own
+        error is the one to report.
         """
-        bucket_name, key = self.split_path(rpath)
-        key = key.rstrip("/")
-        if not key:
-            return self._bucket_exist(bucket_name)
+        _bucket, key = self.split_path(rpath)
         try:
-            page = self._list_page(
-                self._get_bucket(bucket_name),
-                f"oss://{bucket_name}/{key}/",
-                prefix=key + "/",
-                delimiter="/",
-                marker="",
-                max_keys=1,
-            )
+            has_keys = self._has_keys_under(rpath)
         except OSError:
             return False
+        return has_keys or not key.rstrip("/")  # an empty bucket is a directory too
+
+    def _has_keys_under(self, rpath: str) -> bool:
+        """Whether any key lies under ``rpath/`` (in the bucket, for a bucket root).
+
+        One ListObjects of at most one key: ``isdir`` (fsspec's ``info``) lists the
+        whole parent, every page of it. Raises what the listing raises.
+        """
+        bucket_name, key = self.split_path(rpath)
+        prefix = key.rstrip("/") + "/" if key.rstrip("/") else ""
+        page = self._list_page(
+            self._get_bucket(bucket_name),
+            f"oss://{bucket_name}/{prefix}",
+            prefix=prefix,
+            delimiter="/",
+            marker="",
+            max_keys=1,
+        )
         return bool(page.object_list or page.prefix_list)
 
     def _exists_as_object(self, rpath: str) -> bool:
@@ -383,6 +391,9 @@ class ResumableOSSFileSystem(OSSFileSystem):
         directory's own key: a later ``ls`` or ``get`` of that directory read it and
         silently missed every file outside the filter.
         """
+        # ossfs keyed its cache on the path as given: "oss://b/d" was cached apart
+        # from "b/d", and never invalidated by writes.
+        path = self._strip_protocol(path)
         if delimiter == "/" and not prefix:
             listing: list[dict[str, Any]] = super()._ls_dir(
                 path, delimiter, refresh, prefix, connect_timeout, **kwargs

@@ -399,3 +399,27 @@ def test_get_file_of_a_missing_key_lists_one_key_not_the_directory(
         fs.get_file(f"{oss_bucket}/wide/missing.bin", str(tmp_path / "x"))
     assert oss_server.stats().requests.get("ListObjects") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ls_of_a_url_sees_writes(fs: ResumableOSSFileSystem, oss_bucket: str) -> None:
+    """ossfs cached "oss://b/d" apart from "b/d", and writes never invalidated it."""
+    fs.pipe(f"{oss_bucket}/urls/a", b"a")
+    assert fs.ls(f"ossr://{oss_bucket}/urls", detail=False) == [f"{oss_bucket}/urls/a"]
+    fs.pipe(f"{oss_bucket}/urls/b", b"b")
+    assert fs.ls(f"ossr://{oss_bucket}/urls", detail=False) == [
+        f"{oss_bucket}/urls/a",
+        f"{oss_bucket}/urls/b",
+    ]
+
+
+def test_get_file_of_a_bucket_root(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    assert fs.get_file(f"{oss_bucket}/", str(tmp_path / "root")) is None
+    assert (tmp_path / "root").is_dir()
+    with pytest.raises(FileNotFoundError, match="NoSuchBucket"):
+        fs.get_file("ossr-no-such-bucket-here/", str(tmp_path / "missing"))
+    anonymous = make_fs(oss_server, key=None, secret=None)
+    with pytest.raises(PermissionError):
+        anonymous.get_file(f"{oss_bucket}/", str(tmp_path / "refused"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
