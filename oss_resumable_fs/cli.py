@@ -8,14 +8,20 @@ other users can read in the process list.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from oss_resumable_fs.config import GiB, KiB, MiB
 from oss_resumable_fs.engine.status import human_size
+from oss_resumable_fs.errors import TransientError
+
+if TYPE_CHECKING:
+    from oss_resumable_fs.fs import ResumableOSSFileSystem
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
@@ -74,28 +80,25 @@ def _cmd_get(args: argparse.Namespace) -> int:
             }
         )
     )
-    try:
-        fs.range_source(remote).stat()  # one HEAD; get_file makes its own
-    except FileNotFoundError:
-        if not fs._is_directory(remote):
-            raise
-        # As cp does without -r: refuse, before anything is made on disk, rather
-        # than exit 0 having downloaded nothing.
+    # As cp does without -r: refuse a directory, before anything is made on disk,
+    # rather than exit 0 having downloaded nothing.
+    if _is_a_directory(fs, remote):
         callback.close()
-        print(
-            f"oss-resumable: oss://{remote} is a directory (a prefix); "
-            "use -r to download what is under it",
-            file=sys.stderr,
-        )
-        return 1
+        return _refuse_directory(remote)
     dest = args.dest
     if os.path.isdir(dest) or dest.endswith(os.sep):
         dest = os.path.join(dest, os.path.basename(remote))
+    dest_existed = os.path.lexists(dest)
     try:
         result = fs.get_file(remote, dest, callback=callback)
     finally:
         callback.close()  # end the bar's line before any error message
-    if result is not None and not args.quiet:
+    if result is None:  # the object went away meanwhile, leaving a prefix
+        if not dest_existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(dest)
+        return _refuse_directory(remote)
+    if not args.quiet:
         elapsed = max(time.monotonic() - started, 1e-9)
         print(
             f"{result.path}: {human_size(result.identity.size)} in {elapsed:.1f} s "
@@ -104,6 +107,34 @@ def _cmd_get(args: argparse.Namespace) -> int:
             f"{human_size(result.bytes_reused)} resumed)"
         )
     return 0
+
+
+def _is_a_directory(fs: ResumableOSSFileSystem, remote: str) -> bool:
+    """A bucket, or a key that is no object but has keys under ``key/``.
+
+    One HEAD, and a one-key listing only when it says 404. A transient failure
+    is left to the download, which retries its own HEAD.
+    """
+    _bucket, key = fs.split_path(remote)
+    if not key:
+        fs._has_keys_under(remote)  # a missing or refused bucket says so here
+        return True
+    try:
+        fs.range_source(remote).stat()
+    except FileNotFoundError:
+        return fs._is_directory(remote)
+    except TransientError:
+        pass
+    return False
+
+
+def _refuse_directory(remote: str) -> int:
+    print(
+        f"oss-resumable: oss://{remote} is a directory (a prefix or a bucket); "
+        "use -r to download what is under it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

@@ -18,13 +18,19 @@ from pathlib import Path
 import oss2
 import pytest
 
+from oss_resumable_fs import cli
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.journal import Journal, new_header
 from oss_resumable_fs.engine.source import ObjectIdentity
 from oss_resumable_fs.errors import ObjectNotFoundError
 from oss_resumable_fs.fs import ResumableOSSFileSystem
-from oss_resumable_fs.testing import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, OSSServer
+from oss_resumable_fs.testing import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    FaultRule,
+    OSSServer,
+)
 
 #: The console script installed beside this interpreter.
 SCRIPT = str(Path(sys.executable).with_name("oss-resumable"))
@@ -280,6 +286,38 @@ def test_get_of_a_prefix_without_r_says_to_use_it(
     assert f"oss://{oss_bucket}/p is a directory" in line
     assert "-r" in line
     assert list(tmp_path.iterdir()) == []  # not even an empty directory, or its parent
+
+
+def test_a_throttled_first_head_does_not_fail_the_get(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "one.bin", make_data(3000, 1))
+    oss_server.add_fault(FaultRule("error", method="HEAD", key="one.bin", status=500))
+    done = run_cli(oss_server, "get", f"oss://{oss_bucket}/one.bin", str(tmp_path / "one"), "-q")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "one").read_bytes() == make_data(3000, 1)
+
+
+def test_get_of_a_bucket_without_r(oss_server: OSSServer, oss_bucket: str, tmp_path: Path) -> None:
+    done = run_cli(oss_server, "get", f"oss://{oss_bucket}", str(tmp_path / "b"), "-q")
+    assert "use -r" in assert_one_line_failure(done)
+    done = run_cli(oss_server, "get", "oss://ossr-no-such-bucket-here", str(tmp_path / "b"), "-q")
+    assert "NoSuchBucket" in assert_one_line_failure(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_prefix_found_only_by_the_download_is_refused_too(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object can vanish between the check and the download, leaving its prefix."""
+    oss_server.put_object(oss_bucket, "p/one.bin", make_data(2000, 4))
+    for name, value in cli_env(oss_server).items():
+        if name.startswith("OSS_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cli, "_is_a_directory", lambda fs, remote: False)  # "an object"
+    dest = tmp_path / "p"
+    assert cli.main(["get", "-q", f"oss://{oss_bucket}/p", str(dest)]) == 1
+    assert not dest.exists()
 
 
 def test_get_of_a_missing_key(oss_server: OSSServer, oss_bucket: str, tmp_path: Path) -> None:
