@@ -22,7 +22,7 @@ from oss2.models import SimplifiedObjectInfo
 from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig
-from oss_resumable_fs.engine.fetch import RETRYABLE, RetryPolicy
+from oss_resumable_fs.engine.fetch import RetryPolicy
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import (
     AccessDeniedError,
@@ -313,13 +313,21 @@ class ResumableOSSFileSystem(OSSFileSystem):
         if not bucket_name:
             return False
         try:
+            return self._bucket_answers(bucket_name)
+        except OSError:
+            # Failed (5xx, a reset): not known to be missing, so the object's own
+            # check answers. "Missing" is an answer callers act on: ossfs's
+            # touch(truncate=False) writes an empty object over it.
+            return True
+
+    def _bucket_answers(self, bucket_name: str) -> bool:
+        """GetBucketInfo: ``False`` for no such bucket, ``True`` when it answers (a
+        403 included: it is there); any other failure raises."""
+        try:
             self._call_oss("get_bucket_info", bucket=bucket_name)
         except FileNotFoundError:
             return False
-        except OSError:
-            # Refused, or failed (5xx, a reset): not known to be missing, so the
-            # object's own check answers. "Missing" is an answer callers act on:
-            # ossfs's touch(truncate=False) writes an empty object over it.
+        except PermissionError:
             return True
         return True
 
@@ -332,13 +340,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
         bucket_name = self._strip_protocol(path).strip("/")
         if bucket_name and "/" not in bucket_name:
             # A bucket: ossfs would take "not known to be missing" for "there".
-            try:
-                self._call_oss("get_bucket_info", bucket=bucket_name)
-            except FileNotFoundError:
-                return False
-            except PermissionError:
-                return True  # it answered, so it is there
-            return True
+            return self._bucket_answers(bucket_name)
         try:
             return bool(super().exists(path, **kwargs))
         except (FileNotFoundError, PermissionError):
@@ -409,18 +411,14 @@ class ResumableOSSFileSystem(OSSFileSystem):
         policy = RetryPolicy(
             config.max_attempts, config.backoff_base, config.backoff_max, random.random
         )
-        failures = 0
-        while True:
+
+        def list_once() -> Any:
             try:
                 return bucket.list_objects(**{"max_keys": _LIST_PAGE_KEYS, **params})
             except (oss2.exceptions.OssError, *READ_ERRORS) as error:
-                translated = translate_oss_error(error, name)
-                failures += 1
-                if not isinstance(translated, RETRYABLE) or failures >= policy.max_attempts:
-                    raise translated from error
-                delay = policy.delay(failures, getattr(translated, "retry_after", None))
-            logger.debug("listing %s: retry in %.2f s", name, delay)
-            time.sleep(delay)
+                raise translate_oss_error(error, name) from error
+
+        return policy.call(list_once, time.sleep, f"listing {name}")
 
     def _ls_bucket(self, connect_timeout: int | None) -> list[dict[str, Any]]:
         """The buckets of the account (``ls("")``), as ossfs lists them.

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.plan import Part
@@ -15,6 +16,8 @@ from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSou
 from oss_resumable_fs.errors import TransientError
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Failures after which the same range is worth asking for again.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
@@ -37,6 +40,24 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay
+
+    def call(self, attempt: Callable[[], _T], sleep: Callable[[float], object], what: str) -> _T:
+        """``attempt()`` until it returns; a :data:`RETRYABLE` failure waits, then tries again.
+
+        For one request that either answers or not (a HEAD, a listing page); a
+        part's read, which makes progress, keeps its own count (:class:`PartFetcher`).
+        """
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except RETRYABLE as exc:
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise
+                delay = self.delay(failures, getattr(exc, "retry_after", None))
+                log.debug("%s failed (%s); retrying in %.2f s", what, exc, delay)
+                sleep(delay)
 
 
 class TransferStats:

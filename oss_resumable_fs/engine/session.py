@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
-from oss_resumable_fs.engine.fetch import RETRYABLE, PartFetcher, RetryPolicy, TransferStats
+from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats
 from oss_resumable_fs.engine.integrity import combine_all, crc64
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
@@ -390,18 +390,8 @@ class TransferSession:
         A throttled or reset HEAD is as transient as a GET: one must not fail a
         download (or every file of a ``get``) that a retry would have finished.
         """
-        failures = 0
-        while True:
-            self._check_cancel()
-            try:
-                return self.source.stat()
-            except RETRYABLE as exc:
-                failures += 1
-                if failures >= self.policy.max_attempts:
-                    raise
-                delay = self.policy.delay(failures, getattr(exc, "retry_after", None))
-                log.debug("%s: HEAD failed (%s); retrying in %.2f s", self.source.name, exc, delay)
-                self._pause(delay)
+        self._check_cancel()
+        return self.policy.call(self.source.stat, self._pause, f"{self.source.name}: HEAD")
 
     def _pause(self, seconds: float) -> None:
         """Sleep between retries; a cancel cuts it short."""
