@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import shutil
 import tempfile
 import threading
@@ -22,7 +21,7 @@ from oss2.models import SimplifiedObjectInfo
 from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig
-from oss_resumable_fs.engine.fetch import RetryPolicy
+from oss_resumable_fs.engine.fetch import RetryPolicy, sleep_polling
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import (
     AccessDeniedError,
@@ -408,9 +407,7 @@ class ResumableOSSFileSystem(OSSFileSystem):
     def _list_page(self, bucket: oss2.Bucket, name: str, **params: Any) -> Any:
         """One ListObjects page; 5xx, resets and timeouts retried with backoff."""
         config = self.transfer_config
-        policy = RetryPolicy(
-            config.max_attempts, config.backoff_base, config.backoff_max, random.random
-        )
+        policy = RetryPolicy.from_config(config)
 
         def list_once() -> Any:
             try:
@@ -655,19 +652,8 @@ class ResumableOSSFileSystem(OSSFileSystem):
                 callback(f"{name}: restoring ({waited:.0f} s)")
             if timeout is not None and waited >= timeout:
                 raise ObjectNotRestoredError(f"{name}: still restoring after {waited:.0f} s")
-            _sleep_unless_cancelled(poll_interval, cancel, f"{name}: waiting for the restore")
-
-
-def _sleep_unless_cancelled(seconds: float, cancel: threading.Event | None, what: str) -> None:
-    """Sleep; a set ``cancel`` ends it within a tenth of a second (it is polled, not waited on)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise DownloadCancelledError(f"{what}: cancelled")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.1))
+            if sleep_polling(poll_interval, lambda: cancel is not None and cancel.is_set(), 0.1):
+                raise DownloadCancelledError(f"{name}: waiting for the restore: cancelled")
 
 
 class _StopEvent(threading.Event):

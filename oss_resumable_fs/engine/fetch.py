@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.plan import Part
 from oss_resumable_fs.engine.pool import Coordinator, ProgressReporter
@@ -18,6 +21,21 @@ from oss_resumable_fs.errors import TransientError
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+def sleep_polling(seconds: float, cancelled: Callable[[], bool], poll: float) -> bool:
+    """Sleep ``seconds``, asking ``cancelled()`` every ``poll``; True if it cut the sleep short.
+
+    Polled rather than waited on: a cancel flag may be a caller's event or any
+    ``is_set`` (``fs.get`` passes one that follows the caller's event).
+    """
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if cancelled():
+            return True
+        time.sleep(min(left, poll))
+    return cancelled()
+
 
 #: Failures after which the same range is worth asking for again.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
@@ -32,6 +50,12 @@ class RetryPolicy:
     backoff_max: float
     #: Returns a float in [0, 1); injectable so tests are deterministic.
     jitter: Callable[[], float]
+
+    @classmethod
+    def from_config(
+        cls, config: TransferConfig, jitter: Callable[[], float] = random.random
+    ) -> RetryPolicy:
+        return cls(config.max_attempts, config.backoff_base, config.backoff_max, jitter)
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure (counting from 1)."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
-from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats
+from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats, sleep_polling
 from oss_resumable_fs.engine.integrity import combine_all, crc64
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
@@ -66,12 +66,7 @@ class TransferSession:
         self.cancel = cancel
         self.progress = ProgressReporter(progress, PROGRESS_STEP)
         self.stats = TransferStats()
-        self.policy = RetryPolicy(
-            self.config.max_attempts,
-            self.config.backoff_base,
-            self.config.backoff_max,
-            downloader.jitter,
-        )
+        self.policy = RetryPolicy.from_config(self.config, downloader.jitter)
         self.restarts = 0
         self.bytes_reused = 0
         self.parts_total = 0
@@ -398,14 +393,14 @@ class TransferSession:
         if self.d.sleep is not None:
             self.d.sleep(seconds)
             return
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self._check_cancel()
-            time.sleep(min(left, self.d.poll_interval))
+        sleep_polling(seconds, self._cancel_requested, self.d.poll_interval)
         self._check_cancel()
 
+    def _cancel_requested(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
     def _check_cancel(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
+        if self._cancel_requested():
             raise DownloadCancelledError(self._cancel_message())
 
     def _check_space(self, needed: int) -> None:

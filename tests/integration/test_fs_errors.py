@@ -14,6 +14,7 @@ from fsspec.callbacks import Callback
 
 from oss_resumable_fs import (
     AccessDeniedError,
+    DownloadCancelledError,
     DownloadInProgressError,
     InsufficientSpaceError,
     ObjectNotFoundError,
@@ -191,6 +192,19 @@ def test_restore_timeout(
     oss_server.set_restore_delay(30.0)
     with pytest.raises(ObjectNotRestoredError, match="still restoring"):
         fs.restore(f"{oss_bucket}/frozen", wait=True, poll_interval=0.05, timeout=0.2)
+
+
+def test_a_cancel_ends_the_wait_for_a_restore(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str
+) -> None:
+    oss_server.put_object(oss_bucket, "frozen", b"cold", storage_class="ColdArchive")
+    oss_server.set_restore_delay(30.0)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(DownloadCancelledError, match="restore"):
+        fs.restore(f"{oss_bucket}/frozen", wait=True, poll_interval=10.0, cancel=cancel)
+    assert time.monotonic() - started < 5  # not the 10 s poll, nor the 30 s restore
 
 
 def test_destination_under_a_file(
