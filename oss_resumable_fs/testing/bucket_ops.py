@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from oss_resumable_fs.testing.oss_errors import OSSError
+from oss_resumable_fs.testing.records import BUCKET_ACLS, ObjectMeta, restore_header
 from oss_resumable_fs.testing.state import Call
-from oss_resumable_fs.testing.storage import BUCKET_ACLS, ObjectMeta, restore_header
 from oss_resumable_fs.testing.xmlio import (
     Node,
     document,

@@ -9,18 +9,14 @@ import time
 
 from aiohttp import web
 
+from oss_resumable_fs.testing.diskfiles import PartialWrite
 from oss_resumable_fs.testing.fault_effects import apply_request_faults
 from oss_resumable_fs.testing.oss_errors import OSSError
 from oss_resumable_fs.testing.ranges import ServedRange, check_conditions, resolve_range
+from oss_resumable_fs.testing.records import STORAGE_CLASSES, ObjectMeta, restore_header
 from oss_resumable_fs.testing.sender import send_range
 from oss_resumable_fs.testing.state import Call
 from oss_resumable_fs.testing.stats import RangedGet
-from oss_resumable_fs.testing.storage import (
-    STORAGE_CLASSES,
-    ObjectMeta,
-    PartialWrite,
-    restore_header,
-)
 from oss_resumable_fs.testing.xmlio import (
     document,
     http_date,

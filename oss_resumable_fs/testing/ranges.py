@@ -6,8 +6,9 @@ OSS reads a single ``Range: bytes=a-b | a- | -n`` header in one of two ways:
   end past the end of the object, a start past it, several ranges, bad syntax --
   is ignored and the whole object is returned with ``200``;
 * ``x-oss-range-behavior: standard``: an end past the object is clipped (``206``),
-  a start at or past the end is ``416 InvalidRange``; bad syntax still yields the
-  whole object.
+  as is a suffix longer than the object; a start at or past the end, ``-0``, and
+  any range at all on an empty object are ``416 InvalidRange`` (with
+  ``Content-Range: bytes */size``); bad syntax still yields the whole object.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def resolve_range(header: str | None, size: int, *, standard: bool) -> ServedRan
         return whole
     if not first:  # suffix: the last n bytes
         n = int(last)
-        if n == 0:
+        if n == 0 or size == 0:
             return _unsatisfiable(header, size) if standard else whole
         if n > size:
-            return ServedRange(0, size, 206) if standard and size else whole
+            return ServedRange(0, size, 206) if standard else whole
         return ServedRange(size - n, size, 206)
     start = int(first)
     end = int(last) + 1 if last else size

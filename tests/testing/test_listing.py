@@ -76,11 +76,25 @@ def test_url_encoding_is_applied(seeded: oss2.Bucket, oss_server: OSSServer) -> 
     assert "<EncodingType>url</EncodingType>" in body
 
 
-def test_listing_object_fields(seeded: oss2.Bucket) -> None:
-    info = next(o for o in oss2.ObjectIterator(seeded) if o.key == "zz")
+@pytest.mark.parametrize("iterator", [oss2.ObjectIterator, oss2.ObjectIteratorV2])
+def test_listing_object_fields(seeded: oss2.Bucket, iterator: type) -> None:
+    head = seeded.head_object("zz")
+    info = next(o for o in iterator(seeded) if o.key == "zz")
     assert (info.size, info.type, info.storage_class) == (2, "Normal", "Standard")
-    assert info.etag == seeded.head_object("zz").etag
-    assert info.last_modified > 0
+    assert info.etag == head.etag
+    assert info.last_modified == head.last_modified
+
+
+@pytest.mark.parametrize("params", [{}, {"list-type": "2"}])
+def test_listing_entries_carry_every_field(
+    seeded: oss2.Bucket, oss_server: OSSServer, params: dict[str, str]
+) -> None:
+    seeded.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)  # to read the raw XML anonymously
+    url = f"{oss_server.endpoint}/{seeded.bucket_name}/"
+    body = requests.get(url, params={**params, "prefix": "zz"}, timeout=10).text
+    entry = body[body.index("<Contents>") : body.index("</Contents>")]
+    for field in ("Key", "LastModified", "ETag", "Type", "Size", "StorageClass"):
+        assert f"<{field}>" in entry, field
 
 
 def test_delete_multiple(seeded: oss2.Bucket) -> None:

@@ -137,22 +137,46 @@ def test_range_behaviours(
         assert got.headers["Content-Range"] == f"bytes {expected[0]}-{expected[1] - 1}/100"
 
 
-def test_standard_range_past_end_is_416(bucket: oss2.Bucket) -> None:
+@pytest.mark.parametrize("range_header", ["bytes=100-", "bytes=150-200", "bytes=-0"])
+def test_standard_range_past_end_is_416(bucket: oss2.Bucket, range_header: str) -> None:
     bucket.put_object("r", b"x" * 100)
-    headers = {"Range": "bytes=100-", "x-oss-range-behavior": "standard"}
+    headers = {"Range": range_header, "x-oss-range-behavior": "standard"}
     with pytest.raises(oss2.exceptions.ServerError) as err:
         bucket.get_object("r", headers=headers)
     assert (err.value.status, err.value.code) == (416, "InvalidRange")
+    assert err.value.headers["Content-Range"] == "bytes */100"
+    # Without the standard behaviour OSS ignores the range: 200 and the whole object.
+    got = bucket.get_object("r", headers={"Range": range_header})
+    assert (got.status, got.read()) == (200, b"x" * 100)
+    assert "Content-Range" not in got.headers
+
+
+@pytest.mark.parametrize("range_header", ["bytes=0-", "bytes=0-0", "bytes=-5"])
+def test_any_standard_range_on_an_empty_object_is_416(
+    bucket: oss2.Bucket, range_header: str
+) -> None:
+    bucket.put_object("empty", b"")
+    headers = {"Range": range_header, "x-oss-range-behavior": "standard"}
+    with pytest.raises(oss2.exceptions.ServerError) as err:
+        bucket.get_object("empty", headers=headers)
+    assert (err.value.status, err.value.code) == (416, "InvalidRange")
+    assert err.value.headers["Content-Range"] == "bytes */0"
+    got = bucket.get_object("empty", headers={"Range": range_header})
+    assert (got.status, got.read()) == (200, b"")
+    assert "Content-Range" not in got.headers
 
 
 def test_conditionals(bucket: oss2.Bucket) -> None:
     etag = bucket.put_object("c", b"abc").etag
     last_modified = bucket.head_object("c").headers["Last-Modified"]
     assert bucket.get_object("c", headers={"If-Match": f'"{etag}"'}).read() == b"abc"
-    with pytest.raises(oss2.exceptions.PreconditionFailed):
+    with pytest.raises(oss2.exceptions.PreconditionFailed) as failed:
         bucket.get_object("c", headers={"If-Match": '"0123"'})
-    with pytest.raises(oss2.exceptions.NotModified):
+    assert (failed.value.status, failed.value.code) == (412, "PreconditionFailed")
+    with pytest.raises(oss2.exceptions.NotModified) as unmodified:
         bucket.get_object("c", headers={"If-None-Match": f'"{etag}"'})
+    assert unmodified.value.status == 304
+    assert unmodified.value.headers["ETag"] == f'"{etag}"'
     with pytest.raises(oss2.exceptions.NotModified):
         bucket.get_object("c", headers={"If-Modified-Since": last_modified})
     with pytest.raises(oss2.exceptions.PreconditionFailed):
@@ -167,9 +191,16 @@ def test_conditionals(bucket: oss2.Bucket) -> None:
 
 
 def test_head_and_object_meta(bucket: oss2.Bucket) -> None:
-    bucket.put_object("h", b"12345")
+    put = bucket.put_object("h", b"12345", headers={"x-oss-storage-class": "IA"})
     head = bucket.head_object("h")
+    assert head.status == 200
     assert head.content_length == 5
+    assert head.headers["Content-Length"] == "5"
+    assert head.headers["ETag"] == f'"{put.etag}"'
+    assert head.headers["Last-Modified"].endswith(" GMT") and head.last_modified > 0
+    assert head.headers["x-oss-hash-crc64ecma"] == str(fastcrc.crc64.xz(b"12345"))
+    assert head.headers["x-oss-storage-class"] == "IA"
+    assert head.headers["x-oss-object-type"] == "Normal"
     meta = bucket.get_object_meta("h")
     assert (meta.content_length, meta.etag) == (5, head.etag)
     assert bucket.object_exists("h")

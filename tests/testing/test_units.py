@@ -38,6 +38,14 @@ def test_unsatisfiable_standard_range(header: str) -> None:
     assert (err.value.status, err.value.headers["Content-Range"]) == (416, "bytes */10")
 
 
+@pytest.mark.parametrize("header", ["bytes=0-", "bytes=0-0", "bytes=-1", "bytes=-0"])
+def test_any_standard_range_on_an_empty_object_is_unsatisfiable(header: str) -> None:
+    with pytest.raises(OSSError) as err:
+        resolve_range(header, 0, standard=True)
+    assert (err.value.status, err.value.headers["Content-Range"]) == (416, "bytes */0")
+    assert resolve_range(header, 0, standard=False) == ServedRange(0, 0, 200)
+
+
 def test_conditions_precedence() -> None:
     when = 1_700_000_000.0
     before, after = "Tue, 14 Nov 2023 22:00:00 GMT", "Wed, 15 Nov 2023 00:00:00 GMT"
