@@ -10,30 +10,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from oss_resumable_fs.config import GiB, KiB, MiB
+from oss_resumable_fs.config import parse_size as config_parse_size
 from oss_resumable_fs.engine.status import human_size
-from oss_resumable_fs.errors import TransientError
+from oss_resumable_fs.errors import InvalidArgumentError, TransientError
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
-_UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
-
 
 def parse_size(text: str) -> int:
-    """``"16MiB"`` / ``"16M"`` / ``"16777216"`` -> bytes (binary units)."""
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 16MiB)")
-    unit = (match[2] or "").upper()[:1]
-    return int(float(match[1]) * _UNITS[unit])
+    """``"16MiB"`` / ``"16M"`` / ``"16777216"`` -> bytes, for argparse."""
+    try:
+        return config_parse_size(text)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _filesystem(args: argparse.Namespace):  # -> ResumableOSSFileSystem
@@ -112,20 +107,17 @@ def _cmd_get(args: argparse.Namespace) -> int:
 def _is_a_directory(fs: ResumableOSSFileSystem, remote: str) -> bool:
     """A bucket, or a key that is no object but has keys under ``key/``.
 
-    One HEAD, and a one-key listing only when it says 404. A transient failure
-    is left to the download, which retries its own HEAD.
+    One HEAD, and a one-key listing only when it says 404. A failure that
+    persists through the retries is left to the download, which says it better.
     """
-    _bucket, key = fs.split_path(remote)
-    if not key:
-        fs._has_keys_under(remote)  # a missing or refused bucket says so here
-        return True
     try:
-        fs.range_source(remote).stat()
+        return bool(fs.info(remote)["type"] == "directory")
     except FileNotFoundError:
-        return fs._is_directory(remote)
+        if "/" not in remote.strip("/"):
+            raise  # no such bucket
+        return False
     except TransientError:
-        pass
-    return False
+        return False
 
 
 def _refuse_directory(remote: str) -> int:
@@ -222,26 +214,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"oss-resumable: {error}", file=sys.stderr)
         return 1
-    except Exception as error:
-        # ossfs lets some oss2 errors through untranslated (listings are lazy iterators).
-        translated = _translate_oss2_error(error, getattr(args, "url", ""))
-        if translated is None:
-            raise
-        print(f"oss-resumable: {translated}", file=sys.stderr)
-        return 1
-
-
-def _translate_oss2_error(error: Exception, url: str) -> OSError | None:
-    """``error`` in the library's words if it is an oss2 error, else ``None``."""
-    oss2_exceptions = sys.modules.get("oss2.exceptions")
-    if oss2_exceptions is None or not isinstance(
-        error, (oss2_exceptions.OssError, oss2_exceptions.RequestError)
-    ):
-        return None
-    from oss_resumable_fs.sources.oss_errors import translate_oss_error
-
-    name = url if url.startswith(("oss://", "ossr://")) else f"oss://{url}"
-    return translate_oss_error(error, name)
 
 
 if __name__ == "__main__":

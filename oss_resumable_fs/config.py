@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from oss_resumable_fs.errors import InvalidArgumentError, UnknownOptionError
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -14,6 +20,32 @@ GiB = 1024 * MiB
 MIN_PART_SIZE = 100 * KiB
 MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10_000
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
+#: Fields given in bytes: they also accept ``"16MiB"``-style strings.
+SIZE_FIELDS = ("part_size", "buffer_size", "single_request_threshold")
+
+
+def parse_size(value: str | int) -> int:
+    """``"16MiB"`` / ``"16M"`` / ``"16777216"`` / ``16777216`` -> bytes (binary units)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(str(value).strip())
+    if not match:
+        raise InvalidArgumentError(f"not a size: {value!r} (try 16MiB)")
+    unit = (match[2] or "").upper()[:1]
+    return int(float(match[1]) * _UNITS[unit])
+
+
+def check_option_names(given: Iterable[str], known: Iterable[str], where: str) -> None:
+    """Raise :class:`UnknownOptionError` for a name not in ``known``, suggesting the closest."""
+    known = sorted(known)
+    for name in given:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            raise UnknownOptionError(f"{where} got an unknown option {name!r}{hint}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +78,16 @@ class TransferConfig:
     checkpoint_dir: str | None = None
 
     def __post_init__(self) -> None:
+        for name in SIZE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_size(value))
+        try:
+            self._validate()
+        except ValueError as error:
+            raise InvalidArgumentError(str(error)) from None
+
+    def _validate(self) -> None:
         if self.part_size is not None and not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes, "
@@ -67,8 +109,23 @@ class TransferConfig:
             raise ValueError("max_restarts_on_change must not be negative")
 
     def replace(self, **changes: object) -> TransferConfig:
-        """A copy with ``changes`` applied; ``None`` values are ignored."""
+        """A copy with ``changes`` applied; ``None`` values are ignored.
+
+        An unknown name raises :class:`UnknownOptionError` naming the closest field.
+        """
+        check_option_names(changes, self.field_names(), "TransferConfig")
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def split_options(cls, options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``options`` split into (TransferConfig fields, everything else)."""
+        names = set(cls.field_names())
+        ours = {k: v for k, v in options.items() if k in names}
+        return ours, {k: v for k, v in options.items() if k not in names}
 
     def resolve_part_size(self, object_size: int) -> int:
         """The part size for an object of ``object_size`` bytes.

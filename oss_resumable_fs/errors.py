@@ -12,7 +12,38 @@ from __future__ import annotations
 
 
 class OSSResumableError(OSError):
-    """Base of every error raised by oss-resumable-fs."""
+    """Base of every error raised by oss-resumable-fs.
+
+    Besides the message, an error carries what a program needs to act on it
+    without parsing text: ``code`` (OSS's error code, e.g. ``NoSuchKey``, when
+    the service sent one), ``request_id`` (for a support ticket) and ``target``
+    (``oss://bucket/key``, or the local path the error is about).
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+        self.target = target
+
+
+class InvalidArgumentError(OSSResumableError, ValueError):
+    """An argument or option has a value the library cannot use (a size, region, range)."""
+
+
+class UnknownOptionError(OSSResumableError, TypeError):
+    """An option name the library does not know (a misspelling, usually).
+
+    A ``TypeError``, as Python raises for an unexpected keyword argument: options
+    passed through ``storage_options`` would otherwise be silently ignored.
+    """
 
 
 class ObjectNotFoundError(OSSResumableError, FileNotFoundError):
@@ -31,6 +62,10 @@ class ObjectChangedError(OSSResumableError):
     """The object changed (new ETag, size or mtime) while it was being downloaded."""
 
 
+class RangeNotSatisfiableError(OSSResumableError):
+    """A read started at or beyond the object's end (OSS's 416 ``InvalidRange``)."""
+
+
 class IntegrityError(OSSResumableError):
     """The downloaded bytes do not match the object's CRC-64 and re-fetching did not help."""
 
@@ -42,8 +77,10 @@ class TransientError(OSSResumableError):
     engine's backoff.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str = "", *, retry_after: float | None = None, **fields: str | None
+    ) -> None:
+        super().__init__(message, **fields)
         self.retry_after = retry_after
 
 
@@ -65,9 +102,12 @@ __all__ = [
     "DownloadInProgressError",
     "InsufficientSpaceError",
     "IntegrityError",
+    "InvalidArgumentError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "ObjectNotRestoredError",
+    "RangeNotSatisfiableError",
     "TransientError",
+    "UnknownOptionError",
 ]

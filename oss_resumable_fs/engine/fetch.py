@@ -65,11 +65,20 @@ class RetryPolicy:
             delay = max(delay, retry_after)
         return delay
 
-    def call(self, attempt: Callable[[], _T], sleep: Callable[[float], object], what: str) -> _T:
+    def call(
+        self,
+        attempt: Callable[[], _T],
+        sleep: Callable[[float], object],
+        what: str,
+        *,
+        log: logging.Logger = log,
+    ) -> _T:
         """``attempt()`` until it returns; a :data:`RETRYABLE` failure waits, then tries again.
 
         For one request that either answers or not (a HEAD, a listing page); a
         part's read, which makes progress, keeps its own count (:class:`PartFetcher`).
+        Each retry is logged at INFO on ``log``; giving up raises a
+        :class:`TransientError` that says how many attempts were made.
         """
         failures = 0
         while True:
@@ -78,10 +87,27 @@ class RetryPolicy:
             except RETRYABLE as exc:
                 failures += 1
                 if failures >= self.max_attempts:
-                    raise
+                    raise gave_up(exc, failures) from exc
                 delay = self.delay(failures, getattr(exc, "retry_after", None))
-                log.debug("%s failed (%s); retrying in %.2f s", what, exc, delay)
+                log.info(
+                    "%s: attempt %d of %d failed (%s); retrying in %.2f s",
+                    what,
+                    failures,
+                    self.max_attempts,
+                    exc,
+                    delay,
+                )
                 sleep(delay)
+
+
+def gave_up(exc: BaseException, attempts: int) -> TransientError:
+    fields = {name: getattr(exc, name, None) for name in ("code", "request_id", "target")}
+    noun = "attempt" if attempts == 1 else "attempts"
+    return TransientError(
+        f"{exc} (gave up after {attempts} {noun})",
+        retry_after=getattr(exc, "retry_after", None),
+        **fields,
+    )
 
 
 class TransferStats:
@@ -157,7 +183,7 @@ class PartFetcher:
                         f"failed {failures} times in a row without progress; last error: {exc}"
                     ) from exc
                 delay = self._policy.delay(failures, getattr(exc, "retry_after", None))
-                log.debug(
+                log.info(
                     "%s: part %d failed (%s); retrying from byte %d in %.2f s",
                     self._source.name,
                     part.index,

@@ -1,236 +1,157 @@
-"""The oss2-backed range source: ranged GETs pinned with If-Match, read into the caller's buffer."""
+"""One OSS object as the engine sees it: ranged GETs pinned to its ETag with ``If-Match``."""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import logging
 import re
-import socket
-import threading
-from collections.abc import Mapping
-from typing import Any
-
-import oss2
-import oss2.exceptions
-import requests
 
 from oss_resumable_fs.engine.source import ObjectIdentity
 from oss_resumable_fs.errors import ObjectChangedError, ObjectNotRestoredError, TransientError
-from oss_resumable_fs.sources.oss_errors import (
-    ALWAYS_RESTORE_CLASSES,
-    READ_ERRORS,
-    is_restored,
-    restore_message,
-    translate_oss_error,
-)
+from oss_resumable_fs.sources.client import GetResponse, OSSClient
+from oss_resumable_fs.sources.models import ObjectHead, normalize_etag
+from oss_resumable_fs.sources.oss_errors import ALWAYS_RESTORE_CLASSES, restore_message
+from oss_resumable_fs.sources.reader import OSSRangeReader
 
 __all__ = ["OSSRangeReader", "OSSRangeSource"]
-
-logger = logging.getLogger(__name__)
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
-class OSSRangeReader:
-    """The body of one GET, read straight from the socket into the caller's buffer."""
-
-    def __init__(self, result: Any, name: str) -> None:
-        self._name = name
-        self._response: requests.Response = result.resp.response
-        raw = self._response.raw
-        # http.client's response reads with recv_into into our buffer: no copy, no
-        # allocation per call. urllib3's own readinto() copies through a bytes object.
-        self._body = getattr(raw, "_fp", None) or raw
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def readinto(self, buffer: memoryview) -> int:
-        """Read what one ``recv`` delivers (at most ``len(buffer)`` bytes).
-
-        One receive per call, never a loop that fills the whole buffer: when the
-        connection fails, every byte returned so far is the caller's to keep, and
-        a download resumes from the last byte received, not from the start of the
-        buffer (``BufferedReader.readinto`` would lose everything it had read in
-        the failing call).
-        """
-        try:
-            body = self._body
-            if _is_plain_http_response(body):
-                return _readinto1(body, buffer)
-            return body.readinto(buffer)
-        except ValueError as error:  # read on a response closed by close() from another thread
-            raise TransientError(f"{self._name}: connection closed") from error
-        except READ_ERRORS as error:
-            raise translate_oss_error(error, self._name) from error
-
-    def close(self) -> None:
-        """Release the connection; from another thread, abort the read.
-
-        A body read to its end leaves the connection reusable: it goes back to the
-        pool, so the next part needs no new TCP (and TLS) handshake. Otherwise the
-        socket is shut down, so that a recv() blocked in another thread returns
-        at once. Idempotent and thread-safe.
-        """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        if _body_complete(self._body):
-            release = getattr(self._response.raw, "release_conn", None)
-            if release is not None:
-                release()
-                return
-        sock = _socket_of(self._response)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        try:
-            self._response.close()
-        except Exception:  # closing an aborted connection may fail; nothing is lost
-            logger.debug("closing %s failed", self._name, exc_info=True)
-
-
-def _is_plain_http_response(body: Any) -> bool:
-    """An ``http.client`` response with a known length, not chunked: one we can read by hand."""
-    return (
-        isinstance(body, http.client.HTTPResponse)
-        and not body.chunked
-        and isinstance(body.length, int)
-        and body.fp is not None
-        and hasattr(body.fp, "readinto1")
-    )
-
-
-def _readinto1(body: http.client.HTTPResponse, buffer: memoryview) -> int:
-    """``body.readinto`` with at most one underlying receive, keeping its byte count."""
-    remaining = body.length or 0
-    if remaining <= 0:
-        body.close()
-        return 0
-    view = buffer[:remaining] if len(buffer) > remaining else buffer
-    fp = body.fp  # once: close() in another thread may set it to None meanwhile
-    if not view or fp is None:
-        return 0
-    count = fp.readinto1(view)
-    if count == 0:  # the server closed the connection early: a short body
-        body.close()
-        return 0
-    body.length = remaining - count
-    if body.length == 0:
-        body.close()  # as http.client does: the connection is ready for the next request
-    return count
-
-
-def _body_complete(body: Any) -> bool:
-    """True when every byte of the body was read (the connection can be reused)."""
-    if isinstance(body, http.client.HTTPResponse):
-        return body.isclosed() and body.length == 0
-    return False
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    raw = response.raw
-    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
 class OSSRangeSource:
-    """One OSS object, read by ranges pinned to its ETag (``If-Match``)."""
+    """One OSS object, read by ranges pinned to its ETag (``If-Match``).
 
-    def __init__(self, bucket: oss2.Bucket, key: str, *, version_id: str | None = None) -> None:
-        self._bucket = bucket
-        self._key = key
-        self._version_id = version_id
-        self.name = f"oss://{bucket.bucket_name}/{key}"
+    Requests are not retried here: the engine retries a HEAD as a whole and a
+    part's read from its last byte received.
+    """
+
+    def __init__(
+        self, client: OSSClient, bucket: str, key: str, *, version_id: str | None = None
+    ) -> None:
+        self._client = client
+        self.bucket = bucket
+        self.key = key
+        self.version_id = version_id
+        self.name = f"oss://{bucket}/{key}"
         if version_id:
             self.name += f"?versionId={version_id}"
 
     def __repr__(self) -> str:
         return f"OSSRangeSource({self.name!r})"
 
-    def _params(self) -> dict[str, str] | None:
-        return {"versionId": self._version_id} if self._version_id else None
+    def head(self) -> ObjectHead:
+        return self._client.head_object(self.bucket, self.key, self.version_id, retry=False)
 
     def stat(self) -> ObjectIdentity:
-        try:
-            result = self._bucket.head_object(self._key, params=self._params())
-        except Exception as error:
-            raise translate_oss_error(error, self.name) from error
-        headers = result.headers
-        _check_restored(headers, self.name)
-        crc = headers.get("x-oss-hash-crc64ecma")
-        return ObjectIdentity(
-            size=int(headers["Content-Length"]),
-            etag=headers.get("ETag"),
-            last_modified=headers.get("Last-Modified"),
-            crc64=int(crc) if crc else None,
-            version_id=headers.get("x-oss-version-id") or self._version_id,
-        )
+        head = self.head()
+        self.check_readable(head)
+        return head.identity()
+
+    def check_readable(self, head: ObjectHead) -> None:
+        """Refuse a Cold / Deep Cold Archive object that is not restored, before any GET.
+
+        Archive objects may be readable in real time (a bucket setting): for
+        those the first GET decides (``InvalidObjectState`` if not).
+        """
+        if head.storage_class in ALWAYS_RESTORE_CLASSES and not head.restored:
+            raise ObjectNotRestoredError(
+                restore_message(self.name), code="InvalidObjectState", target=self.name
+            )
 
     def open_range(self, start: int, end: int, identity: ObjectIdentity) -> OSSRangeReader:
         whole = start == 0 and end == identity.size
-        headers = {"x-oss-range-behavior": "standard"}
-        if identity.etag:
-            headers["If-Match"] = identity.etag
+        response = self._get(None if whole else (start, end - 1), identity.etag)
         try:
-            result = self._bucket.get_object(
-                self._key,
-                byte_range=None if whole else (start, end - 1),
-                headers=headers,
-                params=self._params(),
-            )
-        except Exception as error:
-            raise translate_oss_error(error, self.name) from error
-        reader = OSSRangeReader(result, self.name)
-        try:
-            _check_response(result.status, result.headers, start, end, identity, self.name)
+            _check_response(response, start, end, identity, self.name)
         except BaseException:
-            reader.close()
+            response.reader.close()
             raise
-        return reader
+        return response.reader
+
+    def open_unpinned(
+        self, start: int | None, end: int | None
+    ) -> tuple[OSSRangeReader, ObjectIdentity, int, int]:
+        """One GET of bytes ``[start, end)`` with no prior HEAD; ``start=None``: the last ``end``.
+
+        Returns the reader, the identity the response reveals (size from
+        ``Content-Range``, ETag), and the range actually served, which the
+        service clips to the object's end. Later requests pin that identity.
+        """
+        if start is None:
+            byte_range: tuple[int | None, int | None] = (None, end)
+        else:
+            byte_range = (start, None if end is None else end - 1)
+        response = self._get(byte_range, None)
+        try:
+            identity, served = _describe(response, self.name)
+        except BaseException:
+            response.reader.close()
+            raise
+        return response.reader, identity, served[0], served[1]
+
+    def _get(
+        self, byte_range: tuple[int | None, int | None] | None, etag: str | None
+    ) -> GetResponse:
+        return self._client.get_object(
+            self.bucket, self.key, byte_range, if_match=etag, version_id=self.version_id
+        )
 
 
-def _check_restored(headers: Mapping[str, str], name: str) -> None:
-    storage_class = headers.get("x-oss-storage-class", "Standard")
-    if storage_class not in ALWAYS_RESTORE_CLASSES:
-        return  # Archive may be readable in real time; a GET says InvalidObjectState if not
-    if not is_restored(headers):
-        raise ObjectNotRestoredError(restore_message(name))
+def _describe(response: GetResponse, name: str) -> tuple[ObjectIdentity, tuple[int, int]]:
+    """The identity and served range ``[start, end)`` of an unpinned GET's answer."""
+    headers = response.headers
+    length = int(headers.get("Content-Length", -1))
+    if response.status == 206:
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", ""))
+        if not match or match[3] == "*":
+            raise TransientError(f"{name}: 206 without a usable Content-Range", target=name)
+        size, served = int(match[3]), (int(match[1]), int(match[2]) + 1)
+    elif response.status == 200:
+        size, served = length, (0, length)
+    else:
+        raise TransientError(f"{name}: unexpected HTTP status {response.status}", target=name)
+    crc = headers.get("x-oss-hash-crc64ecma") if response.status == 200 else None
+    identity = ObjectIdentity(
+        size=size,
+        etag=normalize_etag(headers.get("ETag")),
+        last_modified=headers.get("Last-Modified"),
+        crc64=int(crc) if crc else None,
+        version_id=headers.get("x-oss-version-id"),
+    )
+    if length not in (-1, served[1] - served[0]):
+        raise TransientError(f"{name}: Content-Length {length} for bytes {served}", target=name)
+    return identity, served
 
 
 def _check_response(
-    status: int,
-    headers: Mapping[str, str],
-    start: int,
-    end: int,
-    identity: ObjectIdentity,
-    name: str,
+    response: GetResponse, start: int, end: int, identity: ObjectIdentity, name: str
 ) -> None:
     """Refuse any answer that is not exactly bytes [start, end) of ``identity``."""
-    etag = headers.get("ETag")
+    status, headers = response.status, response.headers
+    etag = normalize_etag(headers.get("ETag"))
     if identity.etag and etag and etag != identity.etag:
-        raise ObjectChangedError(f"{name}: ETag changed from {identity.etag} to {etag}")
+        raise ObjectChangedError(
+            f"{name}: ETag changed from {identity.etag} to {etag}", target=name
+        )
     length = int(headers.get("Content-Length", -1))
     if status == 206:
         match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", ""))
         if not match:
-            raise TransientError(f"{name}: 206 without a valid Content-Range")
+            raise TransientError(f"{name}: 206 without a valid Content-Range", target=name)
         got_start, got_end, total = int(match[1]), int(match[2]) + 1, match[3]
         if total != "*" and int(total) != identity.size:
-            raise ObjectChangedError(f"{name}: size changed from {identity.size} to {total}")
+            raise ObjectChangedError(
+                f"{name}: size changed from {identity.size} to {total}", target=name
+            )
         if (got_start, got_end) != (start, end):
             raise TransientError(
-                f"{name}: asked for bytes {start}-{end - 1}, got {got_start}-{got_end - 1}"
+                f"{name}: asked for bytes {start}-{end - 1}, got {got_start}-{got_end - 1}",
+                target=name,
             )
     elif status == 200:
         if (start, end) != (0, identity.size):
-            raise TransientError(f"{name}: the service ignored the Range header")
+            raise TransientError(f"{name}: the service ignored the Range header", target=name)
     else:
-        raise TransientError(f"{name}: unexpected HTTP status {status}")
+        raise TransientError(f"{name}: unexpected HTTP status {status}", target=name)
     if length not in (-1, end - start):
-        raise TransientError(f"{name}: Content-Length {length} for a {end - start}-byte range")
+        raise TransientError(
+            f"{name}: Content-Length {length} for a {end - start}-byte range", target=name
+        )

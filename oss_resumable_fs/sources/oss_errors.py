@@ -15,6 +15,7 @@ from oss_resumable_fs.errors import (
     ObjectNotFoundError,
     ObjectNotRestoredError,
     OSSResumableError,
+    RangeNotSatisfiableError,
     TransientError,
 )
 from oss_resumable_fs.sources.redact import redact, scrub_oss_error
@@ -34,40 +35,53 @@ READ_ERRORS = (
 )
 
 
-def translate_oss_error(error: Exception, name: str) -> OSSResumableError:
+def translate_oss_error(
+    error: BaseException, name: str, *, host: str | None = None
+) -> OSSResumableError:
     """Map an oss2 (or transport) error for object ``name`` onto the library's tree.
 
     This is the one place where OSS's error vocabulary is interpreted. Messages
     carry the object name, the OSS code and the request id, never credentials;
-    the oss2 error itself is scrubbed (:func:`scrub_oss_error`), as callers
-    chain it as the cause.
+    the same facts are kept as the error's ``code``, ``request_id`` and
+    ``target``. The oss2 error itself is scrubbed (:func:`scrub_oss_error`), as
+    callers chain it as the cause.
     """
     if isinstance(error, OSSResumableError):
         return error
     scrub_oss_error(error)
+    where = f" at {host}" if host else ""
     if isinstance(error, oss2.exceptions.RequestError):
-        return TransientError(f"{name}: network error talking to OSS: {_describe_cause(error)}")
+        return TransientError(
+            f"{name}: network error talking to OSS{where}: {_describe_cause(error)}", target=name
+        )
     if not isinstance(error, oss2.exceptions.OssError):
         if isinstance(error, READ_ERRORS):
             detail = redact(str(error))  # transport errors may quote a presigned URL
-            return TransientError(f"{name}: connection failed: {type(error).__name__}: {detail}")
-        return OSSResumableError(f"{name}: unexpected error: {type(error).__name__}")
+            return TransientError(
+                f"{name}: connection{where} failed: {type(error).__name__}: {detail}", target=name
+            )
+        return OSSResumableError(f"{name}: unexpected error: {type(error).__name__}", target=name)
     status = getattr(error, "status", None)
-    code = getattr(error, "code", "") or ""
+    code = getattr(error, "code", "") or None
     detail = f"{code or 'HTTP ' + str(status)}: {getattr(error, 'message', '') or ''}".rstrip(": ")
-    request_id = getattr(error, "request_id", "") or ""
+    request_id = getattr(error, "request_id", "") or None
     suffix = f" (request id {request_id})" if request_id else ""
+    fields = {"code": code, "request_id": request_id, "target": name}
     if code in _RESTORE_NEEDED_CODES:
-        return ObjectNotRestoredError(restore_message(name) + suffix)
+        return ObjectNotRestoredError(restore_message(name) + suffix, **fields)
     if status == 404 or code in _NOT_FOUND_CODES:
-        return ObjectNotFoundError(f"{name}: not found ({detail}){suffix}")
+        return ObjectNotFoundError(f"{name}: not found ({detail}){suffix}", **fields)
     if status == 403:
-        return AccessDeniedError(f"{name}: access denied ({detail}){suffix}")
+        return AccessDeniedError(f"{name}: access denied ({detail}){suffix}", **fields)
+    if status == 416 and code == "InvalidRange":
+        return RangeNotSatisfiableError(f"{name}: {detail}{suffix}", **fields)
     if status in (412, 416):
-        return ObjectChangedError(f"{name}: the object changed during the download ({detail})")
+        return ObjectChangedError(
+            f"{name}: the object changed during the download ({detail})", **fields
+        )
     if status in (429,) or (isinstance(status, int) and status >= 500):
-        return TransientError(f"{name}: {detail}{suffix}", retry_after=_qos_delay(error))
-    return OSSResumableError(f"{name}: OSS refused the request ({detail}){suffix}")
+        return TransientError(f"{name}: {detail}{suffix}", retry_after=_qos_delay(error), **fields)
+    return OSSResumableError(f"{name}: OSS refused the request ({detail}){suffix}", **fields)
 
 
 def restore_message(name: str) -> str:

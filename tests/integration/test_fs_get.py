@@ -10,9 +10,10 @@ import oss2
 import pytest
 import requests
 
-import oss_resumable_fs.fs as fs_module
+import oss_resumable_fs.get_many as get_many
 from oss_resumable_fs import DownloadCancelledError, ResumableOSSFileSystem, TransientError
 from oss_resumable_fs.config import KiB, MiB
+from oss_resumable_fs.sources.client import OSSClient
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
 from .conftest import RecordingCallback, engine_files, make_data, make_fs
@@ -91,7 +92,7 @@ def test_large_files_take_their_own_turn(
 ) -> None:
     # Make the 2 MiB object count as large, so get() fetches it on the caller's thread
     # while the small ones share the pool.
-    monkeypatch.setattr(fs_module, "_SMALL_FILE", 1 * MiB)
+    monkeypatch.setattr(get_many, "SMALL_FILE", 1 * MiB)
     callback = RecordingCallback()
     fs.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True, callback=callback)
     assert local_files(out / "copy") == under("data/", tree)
@@ -208,13 +209,13 @@ def test_a_failing_object_stops_the_other_downloads_of_the_call(
     oss_server.add_fault(
         FaultRule("bandwidth", key="many/f*", bytes_per_second=256 * KiB, times=None)
     )
-    original = fs_module._SMALL_FILE
-    fs_module._SMALL_FILE = 1 * MiB  # make big.bin take the large-file path
+    original = get_many.SMALL_FILE
+    get_many.SMALL_FILE = 1 * MiB  # make big.bin take the large-file path
     try:
         with pytest.raises(OSError):
             fs.get(f"{oss_bucket}/many/", str(tmp_path / "out") + "/", recursive=True)
     finally:
-        fs_module._SMALL_FILE = original
+        get_many.SMALL_FILE = original
     served = oss_server.stats().bytes_served
     small_served = [key for key in served if key.startswith(f"{oss_bucket}/many/f")]
     # Without the stop, all 40 are served (the pool drains its queue); with it, a few
@@ -230,7 +231,7 @@ def test_a_failing_small_file_stops_the_large_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The error of a small file ends the call now, not after every large file."""
-    monkeypatch.setattr(fs_module, "_SMALL_FILE", 1 * MiB)
+    monkeypatch.setattr(get_many, "SMALL_FILE", 1 * MiB)
     oss_server.put_object(oss_bucket, "mixed/a-small.bin", make_data(10 * KiB))
     for name in ("big0", "big1"):
         oss_server.put_object(oss_bucket, f"mixed/{name}.bin", make_data(BIG_SIZE, seed=3))
@@ -258,15 +259,15 @@ def test_a_listing_that_fails_below_the_top_fails_the_get(
 ) -> None:
     """fsspec's walk turned such a failure into an empty directory: files went missing."""
     listed: list[str] = []
-    original = ResumableOSSFileSystem._get_object_info_list
+    original = OSSClient.list_page
 
-    def list_failing_below_the_top(self, bucket_name, prefix, delimiter, connect_timeout):
+    def list_failing_below_the_top(self, bucket, prefix="", *args, **kwargs):
         listed.append(prefix)
         if prefix == "data/sub/":
             oss_server.add_fault(FaultRule("error", method="GET", key="", status=500, times=None))
-        return original(self, bucket_name, prefix, delimiter, connect_timeout)
+        return original(self, bucket, prefix, *args, **kwargs)
 
-    monkeypatch.setattr(ResumableOSSFileSystem, "_get_object_info_list", list_failing_below_the_top)
+    monkeypatch.setattr(OSSClient, "list_page", list_failing_below_the_top)
     with pytest.raises(TransientError, match="data/sub/"):
         fs.get(f"{oss_bucket}/data/", str(out / "copy"), recursive=True)
     assert "data/sub/" in listed
@@ -306,7 +307,7 @@ def test_get_with_the_cancel_already_set_raises(
     sizes: str,
 ) -> None:
     """A cancelled get says so; it never returns as if it had downloaded the tree."""
-    monkeypatch.setattr(fs_module, "_SMALL_FILE", 1 if sizes == "large" else 64 * MiB)
+    monkeypatch.setattr(get_many, "SMALL_FILE", 1 if sizes == "large" else 64 * MiB)
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(DownloadCancelledError):
@@ -341,14 +342,14 @@ def test_a_failed_page_is_retried_from_its_own_marker(
     for key in keys:
         oss_server.put_object(oss_bucket, key, b"")
     oss_server.reset_stats()
-    original = ResumableOSSFileSystem._list_page
+    original = OSSClient.list_page
 
-    def fail_the_second_page_once(self, bucket, name, **params):
-        if params["marker"] and not oss_server.stats().faults_fired:
+    def fail_the_second_page_once(self, bucket, prefix="", delimiter="", marker="", **kwargs):
+        if marker and not oss_server.stats().faults_fired:
             oss_server.add_fault(FaultRule("error", method="GET", key="", status=500))
-        return original(self, bucket, name, **params)
+        return original(self, bucket, prefix, delimiter, marker, **kwargs)
 
-    monkeypatch.setattr(ResumableOSSFileSystem, "_list_page", fail_the_second_page_once)
+    monkeypatch.setattr(OSSClient, "list_page", fail_the_second_page_once)
     assert fs.ls(f"{oss_bucket}/paged/", detail=False) == [f"{oss_bucket}/{k}" for k in keys]
     # Page 1, page 2 refused, page 2 again: the first page is not listed twice.
     assert oss_server.stats().requests["ListObjects"] == 3

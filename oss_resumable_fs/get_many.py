@@ -1,0 +1,111 @@
+"""``get`` of many objects: small ones several at a time beside large ones in parts.
+
+One error, a cancel or Ctrl-C stops every download of the call, and the
+first file that failed is the error raised (not the ones it stopped).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+from fsspec.callbacks import Callback
+
+from oss_resumable_fs.errors import DownloadCancelledError
+from oss_resumable_fs.paths import is_directory_entry
+
+__all__ = ["SMALL_FILE", "StopEvent", "get_pairs"]
+
+#: Files smaller than this are fetched many at a time by ``get``; larger ones
+#: one after another, each on ``concurrency`` connections of its own.
+SMALL_FILE = 64 * 1024 * 1024
+
+GetFile = Callable[..., Any]
+
+
+def get_pairs(
+    pairs: list[tuple[str, str]],
+    infos: dict[str, dict[str, Any] | None],
+    get_file: GetFile,
+    *,
+    callback: Callback,
+    file_concurrency: int,
+    cancel: threading.Event | None,
+    options: dict[str, Any],
+) -> None:
+    """Download each (remote, local) pair with ``get_file(remote, local, callback=, cancel=)``."""
+    callback.set_size(len(pairs))
+    # Directories first, here: made by a worker beside the files, a directory
+    # could appear under a download of its "directory" entry (IsADirectoryError),
+    # and a folder marker object ("dir/") must not land as a file.
+    directories = [(r, lp) for r, lp in pairs if is_directory_entry(r, infos.get(r))]
+    for _remote, local in directories:
+        os.makedirs(local, exist_ok=True)
+        callback.relative_update(1)
+    listed_dirs = {r for r, _ in directories}
+    files = [(r, lp) for r, lp in pairs if r not in listed_dirs]
+    sizes = {r: int((infos.get(r) or {}).get("size") or 0) for r, _ in files}
+    small = [(r, lp) for r, lp in files if sizes[r] < SMALL_FILE]
+    large = [(r, lp) for r, lp in files if sizes[r] >= SMALL_FILE]
+    finished = threading.Lock()
+    # The caller's own cancel event is only read, never set: it may be shared.
+    stop = StopEvent(cancel)
+    errors: list[BaseException] = []
+
+    def fetch(pair: tuple[str, str]) -> None:
+        remote, local = pair
+        if stop.is_set():  # before any request (a queued restore would be billed)
+            raise DownloadCancelledError(f"get stopped before {remote} was fetched", target=remote)
+        try:
+            with callback.branched(remote, local) as child:
+                get_file(remote, local, callback=child, cancel=stop, **options)
+        except DownloadCancelledError:
+            raise  # stopped by the caller, or by another file's error (raised instead)
+        except BaseException as exc:
+            with finished:
+                errors.append(exc)
+            stop.set()
+            raise
+        with finished:
+            callback.relative_update(1)
+
+    # Large files run one at a time on the caller's thread (each already uses
+    # `concurrency` connections) while small files share a pool beside them.
+    pool = ThreadPoolExecutor(file_concurrency, thread_name_prefix="ossr-get")
+    futures = []
+    try:
+        futures = [pool.submit(fetch, pair) for pair in small]
+        for pair in large:
+            fetch(pair)
+        wait(futures)
+    except Exception:
+        stop.set()
+        if not errors:
+            raise
+    except BaseException:  # Ctrl-C: stop the small files too
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if errors:
+        raise errors[0]
+    for future in futures:
+        future.result()  # a cancel by the caller
+
+
+class StopEvent(threading.Event):
+    """An event of our own that also reads as set once the caller's ``cancel`` is.
+
+    The engine only asks ``is_set()`` (it polls), so the caller's event is
+    followed without a watcher thread, and ``set()`` never touches it.
+    """
+
+    def __init__(self, outer: threading.Event | None) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._outer is not None and self._outer.is_set())

@@ -1,0 +1,66 @@
+"""Where ``get`` puts each object: fsspec's expansion rules, and no escape from the target."""
+
+from __future__ import annotations
+
+import os
+from glob import has_magic
+from typing import Any
+
+from fsspec.implementations.local import LocalFileSystem, make_path_posix, trailing_sep
+from fsspec.utils import other_paths
+
+from oss_resumable_fs.errors import AccessDeniedError
+
+__all__ = ["ensure_within", "expand_get_pairs", "is_directory_entry"]
+
+
+def expand_get_pairs(
+    fs: Any,
+    rpath: str | list[str],
+    lpath: str | list[str],
+    recursive: bool,
+    maxdepth: int | None,
+) -> list[tuple[str, str]]:
+    """(remote, local) pairs, expanded exactly as ``AbstractFileSystem.get`` does."""
+    if isinstance(lpath, list) and isinstance(rpath, list):
+        return list(zip(rpath, lpath, strict=True))
+    source_is_str = isinstance(rpath, str)
+    # A listing that fails must fail the get, not leave a subtree out of it.
+    rpaths = fs.expand_path(rpath, recursive=recursive, maxdepth=maxdepth, on_error="raise")
+    if source_is_str and (not recursive or maxdepth is not None):
+        # A non-recursive glob does not copy directories.
+        rpaths = [p for p in rpaths if not (trailing_sep(p) or fs.isdir(p))]
+    if not rpaths:
+        return []
+    if isinstance(lpath, str):
+        lpath = make_path_posix(lpath)
+    dest_is_dir = isinstance(lpath, str) and (trailing_sep(lpath) or LocalFileSystem().isdir(lpath))
+    exists = source_is_str and (
+        (has_magic(rpath) and len(rpaths) == 1)
+        or (not has_magic(rpath) and dest_is_dir and not trailing_sep(rpath))
+    )
+    lpaths = other_paths(rpaths, lpath, exists=exists, flatten=not source_is_str)
+    if isinstance(lpath, str):
+        ensure_within(lpath, lpaths)
+    return list(zip(rpaths, lpaths, strict=True))
+
+
+def is_directory_entry(rpath: str, info: dict[str, Any] | None) -> bool:
+    """A listed "directory": a prefix, or a key ending in "/" (a folder marker object)."""
+    return trailing_sep(rpath) or (info is not None and info.get("type") == "directory")
+
+
+def ensure_within(root: str, paths: list[str]) -> None:
+    """Refuse destination paths that resolve outside ``root``.
+
+    Local names are built from listed keys; a key holding ``..`` segments (or
+    reaching a symlink that leaves the tree) must never write above ``root``.
+    """
+    base = os.path.realpath(root)
+    for path in paths:
+        resolved = os.path.realpath(path)
+        if resolved != base and os.path.commonpath([base, resolved]) != base:
+            raise AccessDeniedError(
+                f"refusing to write {path!r}: it resolves to {resolved!r}, outside {root!r}",
+                target=path,
+            )
