@@ -38,14 +38,24 @@ def parse_size(value: str | int) -> int:
     return int(float(match[1]) * _UNITS[unit])
 
 
-def check_option_names(given: Iterable[str], known: Iterable[str], where: str) -> None:
-    """Raise :class:`UnknownOptionError` for a name not in ``known``, suggesting the closest."""
+def check_option_names(
+    given: Iterable[str],
+    known: Iterable[str],
+    where: str,
+    hints: Mapping[str, str] | None = None,
+) -> None:
+    """Raise :class:`UnknownOptionError` for a name not in ``known``, suggesting the closest.
+
+    ``hints`` maps names users bring from elsewhere to ours.
+    """
     known = sorted(known)
     for name in given:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-            raise UnknownOptionError(f"{where} got an unknown option {name!r}{hint}")
+        if name in known:
+            continue
+        close = [hints[name]] if hints and name in hints else []
+        close = close or difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+        raise UnknownOptionError(f"{where} got an unknown option {name!r}{hint}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,7 @@ from fsspec.spec import AbstractBufferedFile
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.fetch import RetryPolicy, sleep_polling
-from oss_resumable_fs.engine.ranged_read import read_parallel
+from oss_resumable_fs.engine.ranged_read import read_into, read_parallel
 from oss_resumable_fs.engine.readahead import SequentialReadAhead
 from oss_resumable_fs.sources.models import ObjectHead
 from oss_resumable_fs.sources.oss import OSSRangeSource
@@ -43,10 +43,22 @@ class ParallelReadAheadCache(BaseCache):
 
     name = PARALLEL_READAHEAD
 
-    def __init__(self, blocksize: int, fetcher: Any, size: int, max_blocks: int = 16) -> None:
+    def __init__(
+        self,
+        blocksize: int,
+        fetcher: Any,
+        size: int,
+        max_blocks: int = 16,
+        fetch_into: Any = None,
+    ) -> None:
         super().__init__(blocksize, fetcher, size)
+        if fetch_into is None:
+
+            def fetch_into(start: int, view: memoryview) -> None:
+                view[:] = fetcher(start, start + len(view))
+
         self._reader = SequentialReadAhead(
-            fetcher, size, block_size=blocksize, max_blocks=max_blocks
+            fetcher, fetch_into, size, block_size=blocksize, max_blocks=max_blocks
         )
 
     def _fetch(self, start: int | None, stop: int | None) -> bytes:
@@ -93,7 +105,11 @@ class ResumableOSSFile(AbstractBufferedFile):
         part_size = config.resolve_part_size(head.size)
         self._concurrency = config.resolve_concurrency(head.size, part_size)
         if cache_type == PARALLEL_READAHEAD:
-            cache_options = {"max_blocks": self._concurrency, **(cache_options or {})}
+            cache_options = {
+                "max_blocks": self._concurrency,
+                "fetch_into": self._fetch_into,
+                **(cache_options or {}),
+            }
         self._details = head.entry()
         super().__init__(
             fs,
@@ -123,6 +139,10 @@ class ResumableOSSFile(AbstractBufferedFile):
             sleep=self._sleep,
         )
         return bytes(out)
+
+    def _fetch_into(self, start: int, view: memoryview) -> None:
+        """One read-ahead block, straight into the cache's reused buffer."""
+        read_into(self.source, self.identity, start, view, self._policy, sleep=self._sleep)
 
     def _sleep(self, seconds: float) -> None:
         sleep_polling(seconds, lambda: self.closed, 0.1)

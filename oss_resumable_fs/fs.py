@@ -52,12 +52,16 @@ _CONSTRUCTOR_OPTIONS = (
     "credentials_provider",
     "transfer_config",
     "file_concurrency",
+    "batch_size",
     "default_cache_type",
     "default_block_size",
     "use_listings_cache",
     "listings_expiry_time",
     "max_paths",
 )
+
+#: Names users bring from other libraries, and ours for them.
+_HINTS = {"max_concurrency": "concurrency", "multipart_chunksize": "part_size"}
 
 
 class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
@@ -93,6 +97,7 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         credentials_provider: Any = None,
         transfer_config: TransferConfig | None = None,
         file_concurrency: int = 8,
+        batch_size: int | None = None,
         default_cache_type: str = PARALLEL_READAHEAD,
         default_block_size: int | None = None,
         **options: Any,
@@ -100,7 +105,7 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         config_options, rest = TransferConfig.split_options(options)
         fsspec_options = {k: rest.pop(k) for k in list(rest) if k in _CONSTRUCTOR_OPTIONS}
         known = (*_CONSTRUCTOR_OPTIONS, *TransferConfig.field_names())
-        check_option_names(rest, known, "ResumableOSSFileSystem")
+        check_option_names(rest, known, "ResumableOSSFileSystem", _HINTS)
         identity = resolve_identity(
             endpoint=endpoint,
             key=key,
@@ -118,6 +123,7 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
             **fsspec_options,
         )
         self.transfer_config = (transfer_config or TransferConfig()).replace(**config_options)
+        file_concurrency = batch_size or file_concurrency  # fsspec's name for it
         if file_concurrency < 1:
             raise InvalidArgumentError("file_concurrency must be at least 1")
         self.file_concurrency = file_concurrency
@@ -382,7 +388,7 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         ``restore=True`` an Archive / Cold Archive object is restored first and
         the call waits for the restore to finish.
         """
-        config = self.transfer_config.replace(**transfer_options)
+        config = self._config_for("get_file", transfer_options, ("version_id", "restore", "cancel"))
         if outfile is None and isfilelike(lpath):
             outfile, lpath = lpath, None
         bucket, key = self.split_path(rpath)
@@ -459,7 +465,8 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         can never place a file outside ``lpath``. ``batch_size`` (fsspec's name)
         is how many small files run at once (default ``file_concurrency``).
         """
-        self.transfer_config.replace(**transfer_options)  # a misspelling fails before any request
+        # A misspelling fails here, before any request.
+        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel"))
         pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
         if not pairs:
             return
@@ -472,6 +479,17 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
             cancel=cancel,
             options={"restore": restore, **transfer_options},
         )
+
+    def _config_for(
+        self, where: str, options: dict[str, Any], own: tuple[str, ...]
+    ) -> TransferConfig:
+        """The transfer settings for one call: the defaults with ``options`` applied.
+
+        ``own`` are the call's other keyword names, so that a misspelling of one
+        of them is pointed at it.
+        """
+        check_option_names(options, (*TransferConfig.field_names(), *own), where, _HINTS)
+        return self.transfer_config.replace(**options)
 
     def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
         """``info`` of each path (from the listings ``expand_path`` just cached); None if gone."""

@@ -5,14 +5,16 @@ another; fetched one at a time, each waits a full round trip and one
 connection's bandwidth. A parquet reader jumps to the footer, then to column
 chunks: anything fetched beyond what it asks for is wasted. So the first read,
 and any read that does not start where the previous one ended, is fetched
-exactly. A read that continues the previous one turns read-ahead on: the
-blocks after it are fetched on several connections at once, the window
-starting at one small block and doubling with every read that keeps going
-(as the kernel's readahead does), up to ``max_blocks`` blocks of
-``block_size``. A jump drops the window.
+exactly. A read that continues the previous one (starts inside it or where
+it ended) turns read-ahead on: the blocks after it are fetched on several
+connections at once, the window starting at one small block and doubling with
+every read that keeps going (as the kernel's readahead does), up to
+``max_blocks`` blocks of ``block_size``. A jump drops the window.
 
 Memory: at most ``max_blocks`` blocks ahead of the reader, plus what a single
-read asks for.
+read asks for. Block buffers are allocated once and reused: fresh multi-MiB
+buffers freed from many threads fragment the C allocator's arenas, and the
+process keeps the memory (measured: 4x the in-flight bound while parsing a CSV).
 """
 
 from __future__ import annotations
@@ -28,28 +30,42 @@ __all__ = ["SequentialReadAhead"]
 #: The first block of a window: small, so a reader that stops early wastes little.
 FIRST_BLOCK = 256 * 1024
 
+#: ``fetch(start, end)``: bytes ``[start, end)``.
 Fetch = Callable[[int, int], bytes]
+#: ``fetch_into(start, view)``: fill ``view`` with the bytes from ``start``.
+FetchInto = Callable[[int, memoryview], None]
 
 
 @dataclass
 class _Block:
     start: int
     end: int
-    future: Future[bytes]
+    buffer: bytearray
+    future: Future[None]
 
 
 class SequentialReadAhead:
     """Serves ``read(start, end)`` on one object through ``fetch(start, end)``."""
 
-    def __init__(self, fetch: Fetch, size: int, *, block_size: int, max_blocks: int) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        fetch_into: FetchInto,
+        size: int,
+        *,
+        block_size: int,
+        max_blocks: int,
+    ) -> None:
         self._fetch = fetch
+        self._fetch_into = fetch_into
+        self._free: list[bytearray] = []
         self._size = size
         self._block_size = max(block_size, FIRST_BLOCK)
         self._max_blocks = max(1, max_blocks)
         self._blocks: deque[_Block] = deque()
         self._executor: ThreadPoolExecutor | None = None
-        #: Where the next read must start to count as sequential.
-        self._expected: int | None = None
+        #: The last read's range: the next one continues it if it starts inside.
+        self._last: tuple[int, int] | None = None
         self._window_end = 0
         self._next_block = FIRST_BLOCK
         self._depth = 1
@@ -61,13 +77,16 @@ class SequentialReadAhead:
         end = min(end, self._size)
         if start >= end:
             return b""
-        sequential = start == self._expected
-        self._expected = end
-        if not sequential:
+        covered = bool(self._blocks) and self._blocks[0].start <= start < self._window_end
+        # Going on from inside the last read counts too: ``readline`` reads a block,
+        # then steps back to just after the newline and reads on from there.
+        sequential = self._last is not None and self._last[0] <= start <= self._last[1]
+        self._last = (start, end)
+        if not (covered or sequential):
             self._drop()
             self.bytes_fetched += end - start
             return self._fetch(start, end)
-        if not (self._blocks and self._blocks[0].start <= start < self._window_end):
+        if not covered:
             self._restart(start, end)
         self._schedule(end)
         try:
@@ -102,36 +121,45 @@ class SequentialReadAhead:
         end = min(self._size, start + self._next_block)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._max_blocks, thread_name_prefix="ossr-read")
-        future = self._executor.submit(self._fetch, start, end)
-        self._blocks.append(_Block(start, end, future))
+        buffer = self._free.pop() if self._free else bytearray(self._block_size)
+        view = memoryview(buffer)[: end - start]
+        future = self._executor.submit(self._fetch_into, start, view)
+        self._blocks.append(_Block(start, end, buffer, future))
         self._window_end = end
         self._next_block = min(self._block_size, self._next_block * 2)
         self.bytes_fetched += end - start
         self.blocks_fetched += 1
 
     def _collect(self, start: int, end: int) -> bytes:
+        # Blocks the reader has moved past go back to the pool; the one it is in
+        # stays, for a reader that steps back a little (``readline`` does).
+        while self._blocks and self._blocks[0].end <= start:
+            self._free.append(self._blocks.popleft().buffer)
         parts = []
         for block in self._blocks:
             if block.start >= end:
                 break
             if block.end <= start:
                 continue
-            data = block.future.result()
-            parts.append(
-                memoryview(data)[max(start, block.start) - block.start : end - block.start]
-            )
-        while self._blocks and self._blocks[0].end <= end:
-            self._blocks.popleft()
-        return b"".join(parts)
+            block.future.result()
+            view = memoryview(block.buffer)[: block.end - block.start]
+            parts.append(view[max(start, block.start) - block.start : end - block.start])
+        return b"".join(parts)  # a copy: the buffers are reused
 
     def _drop(self) -> None:
         while self._blocks:
             block = self._blocks.popleft()
-            if not block.future.cancel():
-                # Running: its bytes are discarded, and so is any error it ends with.
-                block.future.add_done_callback(_swallow)
+            if block.future.cancel():
+                self._free.append(block.buffer)
+            else:
+                # Running: its bytes and any error it ends with are discarded; its
+                # buffer comes back when it is done (list.append is atomic).
+                block.future.add_done_callback(
+                    lambda future, buffer=block.buffer: _recycle(future, buffer, self._free)
+                )
 
 
-def _swallow(future: Future[bytes]) -> None:
+def _recycle(future: Future[None], buffer: bytearray, free: list[bytearray]) -> None:
     with contextlib.suppress(BaseException):
         future.exception()
+    free.append(buffer)

@@ -205,7 +205,7 @@ def test_cat_file_accepts_ossr_urls(twin: Twin) -> None:
     assert twin.remote.cat_file(url, -100) == BIG_DATA[-100:]
 
 
-def test_cat_file_of_missing_objects_and_directories(twin: Twin) -> None:
+def test_cat_file_of_missing_objects(twin: Twin) -> None:
     mismatches = Mismatches()
     for name in MISSING:
         compare(twin, mismatches, name, "cat_file")
@@ -758,7 +758,11 @@ def read_in_steps(f: Any, step: int) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("cache_type", [None, "readahead", "none", "blockcache"])
+@pytest.mark.parametrize(
+    "cache_type",
+    [None, "readahead", "none", "blockcache"],
+    ids=["default", "readahead", "none", "blockcache"],
+)
 def test_open_file_survives_reset_and_503(
     fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, old: bytes, cache_type: str
 ) -> None:
