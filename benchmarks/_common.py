@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from oss_resumable_fs.cli import parse_size
+from oss_resumable_fs.config import parse_size
 from oss_resumable_fs.testing.data import file_crc64, write_pattern_file
 
 __all__ = ["file_crc64", "parse_size", "write_pattern_file"]  # shared with the scripts

@@ -19,16 +19,15 @@ import sys
 import tempfile
 import time
 
-import oss2
 from fsspec.callbacks import TqdmCallback
 
-from oss_resumable_fs.cli import parse_size
-from oss_resumable_fs.config import MiB
+from oss_resumable_fs.config import parse_size
 from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.engine.transfer import list_unfinished
 from oss_resumable_fs.fs import ResumableOSSFileSystem
 from oss_resumable_fs.testing.data import file_crc64, write_pattern_file
 from oss_resumable_fs.testing.server import OSSServer
+from oss_resumable_fs.testing.uploads import upload_with_oss2
 
 BUCKET = "demo"
 KEY = "datasets/big.bin"
@@ -68,27 +67,13 @@ def run(size: int, workdir: str) -> None:
     with OSSServer(mode="process") as server:
         _say(f"local OSS server at {server.endpoint} (its own process)")
         server.create_bucket(BUCKET, acl="private")
-        auth = oss2.Auth(server.access_key_id, server.access_key_secret)
-        bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
 
         _say(f"uploading a {human_size(size)} object with oss2 (multipart upload)")
         write_pattern_file(source_file, size)
         started = time.monotonic()
-        oss2.resumable_upload(
-            bucket,
-            KEY,
-            source_file,
-            store=oss2.ResumableStore(root=workdir),
-            multipart_threshold=64 * MiB,
-            part_size=64 * MiB,
-            num_threads=4,
-        )
+        etag, crc64 = upload_with_oss2(server, BUCKET, KEY, source_file, workdir)
         os.unlink(source_file)
-        head = bucket.head_object(KEY)
-        print(
-            f"uploaded in {time.monotonic() - started:.1f} s; ETag {head.etag}, "
-            f"CRC-64 {head.headers['x-oss-hash-crc64ecma']}"
-        )
+        print(f"uploaded in {time.monotonic() - started:.1f} s; ETag {etag}, CRC-64 {crc64}")
 
         env = dict(
             os.environ,
@@ -133,7 +118,7 @@ def run(size: int, workdir: str) -> None:
 
         _say("verifying")
         local_crc = file_crc64(destination)
-        server_crc = int(bucket.head_object(KEY).headers["x-oss-hash-crc64ecma"])
+        server_crc = crc64  # as oss2 read it back right after the upload
         leftovers = [name for name in os.listdir(download_dir) if name != "big.bin"]
         print(
             f"CRC-64 of the file {local_crc} vs OSS {server_crc}: "

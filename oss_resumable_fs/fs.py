@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from fsspec.callbacks import DEFAULT_CALLBACK, Callback
-from fsspec.implementations.local import trailing_sep
 from fsspec.spec import AbstractFileSystem
-from fsspec.utils import isfilelike
 from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig, check_option_names
-from oss_resumable_fs.engine.fetch import RetryPolicy
-from oss_resumable_fs.engine.ranged_read import read_slice
-from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
-from oss_resumable_fs.files import PARALLEL_READAHEAD, ResumableOSSFile
-from oss_resumable_fs.get_many import get_pairs
+from oss_resumable_fs.files import PARALLEL_READAHEAD
+from oss_resumable_fs.fs_downloads import OPTION_HINTS, DownloadMethods
+from oss_resumable_fs.fs_reads import ReadMethods
 from oss_resumable_fs.listing import directory_entry, list_directory, list_flat
 from oss_resumable_fs.ossfs_compat import OssfsWriteHooks
-from oss_resumable_fs.paths import ensure_within, expand_get_pairs
-from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
+from oss_resumable_fs.paths import ensure_within
 from oss_resumable_fs.sources.auth import resolve_identity
 from oss_resumable_fs.sources.client import OSSClient
 from oss_resumable_fs.sources.models import ObjectHead
@@ -60,11 +48,8 @@ _CONSTRUCTOR_OPTIONS = (
     "max_paths",
 )
 
-#: Names users bring from other libraries, and ours for them.
-_HINTS = {"max_concurrency": "concurrency", "multipart_chunksize": "part_size"}
 
-
-class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
+class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSFileSystem):
     """OSS as an fsspec filesystem whose reads are pinned and whose downloads resume.
 
     ``get_file`` / ``get`` run parallel, checkpointed, verified downloads;
@@ -105,7 +90,7 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         config_options, rest = TransferConfig.split_options(options)
         fsspec_options = {k: rest.pop(k) for k in list(rest) if k in _CONSTRUCTOR_OPTIONS}
         known = (*_CONSTRUCTOR_OPTIONS, *TransferConfig.field_names())
-        check_option_names(rest, known, "ResumableOSSFileSystem", _HINTS)
+        check_option_names(rest, known, "ResumableOSSFileSystem", OPTION_HINTS)
         identity = resolve_identity(
             endpoint=endpoint,
             key=key,
@@ -280,253 +265,3 @@ class ResumableOSSFileSystem(OssfsWriteHooks, OSSFileSystem):
         check_option_names(kwargs, ("version_id", "method"), "sign")
         bucket, key = self.split_path(path)
         return self.client.presign(bucket, key, int(expiration), **kwargs)
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def cat_file(
-        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
-    ) -> bytes:
-        """Bytes ``[start, end)`` (``end`` exclusive, negative from the end), usually one GET."""
-        source = self.range_source(path, kwargs.get("version_id"))
-        config = self.transfer_config
-        return read_slice(
-            source,
-            start,
-            end,
-            RetryPolicy.from_config(config),
-            part_size=config.resolve_part_size(0),
-            executor=self._read_pool(),
-            sleep=self.client.sleep,
-        )
-
-    def cat_ranges(
-        self,
-        paths: list[str],
-        starts: int | list[int | None] | None,
-        ends: int | list[int | None] | None,
-        max_gap: int | None = None,
-        on_error: str = "return",
-        **kwargs: Any,
-    ) -> list[Any]:
-        """fsspec's ``cat_ranges``, the ranges fetched at once on ``concurrency`` connections."""
-        if max_gap is not None:
-            raise NotImplementedError("max_gap")
-        if not isinstance(paths, list):
-            raise TypeError("paths must be a list")
-        starts = starts if isinstance(starts, list) else [starts] * len(paths)
-        ends = ends if isinstance(ends, list) else [ends] * len(paths)
-        if not len(starts) == len(ends) == len(paths):
-            raise ValueError("paths, starts and ends must have the same length")
-
-        def one(args: tuple[str, int | None, int | None]) -> Any:
-            try:
-                return self.cat_file(*args, **kwargs)
-            except Exception as error:
-                if on_error == "return":
-                    return error
-                raise
-
-        workers = max(1, min(len(paths), self.transfer_config.concurrency or 16))
-        with ThreadPoolExecutor(workers, thread_name_prefix="ossr-ranges") as pool:
-            return list(pool.map(one, zip(paths, starts, ends, strict=True)))
-
-    def _open(
-        self,
-        path: str,
-        mode: str = "rb",
-        block_size: int | None = None,
-        autocommit: bool = True,
-        cache_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        if mode != "rb":
-            return super()._open(path, mode, block_size, autocommit, cache_options, **kwargs)
-        version_id = kwargs.pop("version_id", None)
-        kwargs.pop("size", None)  # the size is the pinned version's, from its HEAD
-        source = self.range_source(path, version_id)
-        head = self.object_head(path, version_id)
-        source.check_readable(head)
-        return ResumableOSSFile(
-            self,
-            path,
-            source=source,
-            head=head,
-            config=self.transfer_config,
-            block_size=block_size or self._given_block_size,
-            cache_type=kwargs.pop("cache_type", self._default_cache_type),
-            cache_options=cache_options,
-            **kwargs,
-        )
-
-    def _read_pool(self) -> ThreadPoolExecutor:
-        pool = getattr(self, "_reads", None)
-        if pool is None:
-            pool = self._reads = ThreadPoolExecutor(
-                self.transfer_config.concurrency or 16, thread_name_prefix="ossr-cat"
-            )
-        return pool
-
-    # -- downloads ------------------------------------------------------------------------
-
-    def get_file(  # type: ignore[override]
-        self,
-        rpath: str,
-        lpath: str | os.PathLike[str] | None = None,
-        callback: Callback = DEFAULT_CALLBACK,
-        outfile: Any = None,
-        *,
-        version_id: str | None = None,
-        restore: bool = False,
-        cancel: threading.Event | None = None,
-        **transfer_options: Any,
-    ) -> DownloadResult | None:
-        """Download one object to ``lpath``: parallel parts, checkpointed, verified.
-
-        Returns the :class:`DownloadResult` (``None`` for a directory).
-        ``transfer_options`` are :class:`TransferConfig` fields for this call
-        (``part_size``, ``concurrency``, ``checkpoint_dir``...). With
-        ``restore=True`` an Archive / Cold Archive object is restored first and
-        the call waits for the restore to finish.
-        """
-        config = self._config_for("get_file", transfer_options, ("version_id", "restore", "cancel"))
-        if outfile is None and isfilelike(lpath):
-            outfile, lpath = lpath, None
-        bucket, key = self.split_path(rpath)
-        if outfile is None and lpath is not None and trailing_sep(self._strip_protocol(rpath)):
-            # "dir/": a directory, or the folder marker the OSS console makes (never a file).
-            if not key:
-                self.client.has_keys_under(bucket, "")  # a missing or refused bucket says so
-            elif self.info(rpath)["type"] != "directory":
-                raise ObjectNotFoundError(f"oss://{bucket}/{key}: no such directory")
-            os.makedirs(lpath, exist_ok=True)
-            return None
-        source = self.range_source(rpath, version_id)
-        if restore:
-            restore_if_needed(self.client, bucket, key, version_id, cancel)
-        if outfile is not None:
-            return self._get_into_fileobj(source, outfile, config, callback, cancel)
-        if lpath is None:
-            raise InvalidArgumentError("get_file needs a local path or an outfile")
-        lpath = os.fspath(lpath)
-        try:
-            return download(source, lpath, config, progress=callback, cancel=cancel)
-        except (ObjectNotFoundError, IsADirectoryError):
-            # A prefix ("directory") rather than an object; or its local directory
-            # exists already (a second ``get`` of the same tree).
-            if not self._is_listed_directory(rpath):
-                raise
-            os.makedirs(lpath, exist_ok=True)
-            return None
-
-    def _is_listed_directory(self, rpath: str) -> bool:
-        """Whether ``rpath`` is a prefix with keys under it, or a bucket; never raises."""
-        bucket, key = self.split_path(rpath)
-        try:
-            return not key.strip("/") or self.client.has_keys_under(bucket, key.rstrip("/") + "/")
-        except OSError:
-            return False
-
-    def _get_into_fileobj(
-        self,
-        source: OSSRangeSource,
-        outfile: Any,
-        config: TransferConfig,
-        callback: Callback,
-        cancel: threading.Event | None,
-    ) -> DownloadResult:
-        # The engine lands a verified file; a file object gets a copy of it. The
-        # journal stays in the scratch directory too: nothing to resume, nothing left.
-        with tempfile.TemporaryDirectory(prefix="ossr-") as scratch:
-            landed = os.path.join(scratch, "object")
-            journal = os.path.join(scratch, "object.ossr-journal")
-            result = download(
-                source, landed, config, progress=callback, cancel=cancel, journal_path=journal
-            )
-            with open(landed, "rb") as data:
-                shutil.copyfileobj(data, outfile, length=config.buffer_size)
-        return result
-
-    def get(  # type: ignore[override]
-        self,
-        rpath: str | list[str],
-        lpath: str | list[str],
-        recursive: bool = False,
-        callback: Callback = DEFAULT_CALLBACK,
-        maxdepth: int | None = None,
-        *,
-        batch_size: int | None = None,
-        cancel: threading.Event | None = None,
-        restore: bool = False,
-        **transfer_options: Any,
-    ) -> None:
-        """Download many objects: small ones several at a time, large ones in parallel parts.
-
-        Paths are expanded exactly as fsspec does; a listed key containing ``..``
-        can never place a file outside ``lpath``. ``batch_size`` (fsspec's name)
-        is how many small files run at once (default ``file_concurrency``).
-        """
-        # A misspelling fails here, before any request.
-        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel"))
-        pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
-        if not pairs:
-            return
-        get_pairs(
-            pairs,
-            self._infos(remote for remote, _ in pairs),
-            self.get_file,
-            callback=callback,
-            file_concurrency=batch_size or self.file_concurrency,
-            cancel=cancel,
-            options={"restore": restore, **transfer_options},
-        )
-
-    def _config_for(
-        self, where: str, options: dict[str, Any], own: tuple[str, ...]
-    ) -> TransferConfig:
-        """The transfer settings for one call: the defaults with ``options`` applied.
-
-        ``own`` are the call's other keyword names, so that a misspelling of one
-        of them is pointed at it.
-        """
-        check_option_names(options, (*TransferConfig.field_names(), *own), where, _HINTS)
-        return self.transfer_config.replace(**options)
-
-    def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
-        """``info`` of each path (from the listings ``expand_path`` just cached); None if gone."""
-        infos: dict[str, dict[str, Any] | None] = {}
-        for path in paths:
-            try:
-                infos[path] = self.info(path)
-            except OSError:  # gone since the listing: get_file will say so
-                infos[path] = None
-        return infos
-
-    def restore(
-        self,
-        path: str,
-        *,
-        wait: bool = True,
-        poll_interval: float = 5.0,
-        timeout: float | None = None,
-        callback: Callable[[str], None] | None = None,
-        version_id: str | None = None,
-        cancel: threading.Event | None = None,
-    ) -> None:
-        """Restore an Archive / Cold Archive object; with ``wait``, block until readable.
-
-        ``callback`` receives a short status line at each poll; ``timeout``
-        (seconds) bounds the wait; setting ``cancel`` ends the wait with
-        :class:`DownloadCancelledError` (the restore itself goes on in OSS).
-        """
-        bucket, key = self.split_path(path)
-        restore_and_wait(
-            self.client,
-            bucket,
-            key,
-            wait=wait,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            callback=callback,
-            version_id=version_id,
-            cancel=cancel,
-        )

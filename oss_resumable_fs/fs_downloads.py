@@ -1,0 +1,206 @@
+"""The download half of ``ResumableOSSFileSystem``: ``get_file``, ``get``, ``restore``.
+
+Each object lands through the engine (parallel parts, a journal, CRC-64
+verification, an atomic rename); ``get`` expands paths as fsspec does and
+runs small files several at a time beside large ones (:mod:`get_many`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
+from fsspec.implementations.local import trailing_sep
+from fsspec.utils import isfilelike
+
+from oss_resumable_fs.config import TransferConfig, check_option_names
+from oss_resumable_fs.engine.transfer import DownloadResult, download
+from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
+from oss_resumable_fs.get_many import get_pairs
+from oss_resumable_fs.paths import expand_get_pairs
+from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
+
+if TYPE_CHECKING:
+    from oss_resumable_fs.sources.client import OSSClient
+    from oss_resumable_fs.sources.oss import OSSRangeSource
+
+__all__ = ["OPTION_HINTS", "DownloadMethods"]
+
+#: Names users bring from other libraries, and ours for them.
+OPTION_HINTS = {"max_concurrency": "concurrency", "multipart_chunksize": "part_size"}
+
+
+class DownloadMethods:
+    """Mixed into ``ResumableOSSFileSystem``; uses its client and transfer settings."""
+
+    client: OSSClient
+    transfer_config: TransferConfig
+    file_concurrency: int
+
+    def get_file(  # type: ignore[override]
+        self,
+        rpath: str,
+        lpath: str | os.PathLike[str] | None = None,
+        callback: Callback = DEFAULT_CALLBACK,
+        outfile: Any = None,
+        *,
+        version_id: str | None = None,
+        restore: bool = False,
+        cancel: threading.Event | None = None,
+        **transfer_options: Any,
+    ) -> DownloadResult | None:
+        """Download one object to ``lpath``: parallel parts, checkpointed, verified.
+
+        Returns the :class:`DownloadResult` (``None`` for a directory).
+        ``transfer_options`` are :class:`TransferConfig` fields for this call
+        (``part_size``, ``concurrency``, ``checkpoint_dir``...). With
+        ``restore=True`` an Archive / Cold Archive object is restored first and
+        the call waits for the restore to finish.
+        """
+        config = self._config_for("get_file", transfer_options, ("version_id", "restore", "cancel"))
+        if outfile is None and isfilelike(lpath):
+            outfile, lpath = lpath, None
+        bucket, key = self.split_path(rpath)
+        if outfile is None and lpath is not None and trailing_sep(self._strip_protocol(rpath)):
+            # "dir/": a directory, or the folder marker the OSS console makes (never a file).
+            if not key:
+                self.client.has_keys_under(bucket, "")  # a missing or refused bucket says so
+            elif self.info(rpath)["type"] != "directory":
+                raise ObjectNotFoundError(f"oss://{bucket}/{key}: no such directory")
+            os.makedirs(lpath, exist_ok=True)
+            return None
+        source = self.range_source(rpath, version_id)
+        if restore:
+            restore_if_needed(self.client, bucket, key, version_id, cancel)
+        if outfile is not None:
+            return self._get_into_fileobj(source, outfile, config, callback, cancel)
+        if lpath is None:
+            raise InvalidArgumentError("get_file needs a local path or an outfile")
+        lpath = os.fspath(lpath)
+        try:
+            return download(source, lpath, config, progress=callback, cancel=cancel)
+        except (ObjectNotFoundError, IsADirectoryError):
+            # A prefix ("directory") rather than an object; or its local directory
+            # exists already (a second ``get`` of the same tree).
+            if not self._is_listed_directory(rpath):
+                raise
+            os.makedirs(lpath, exist_ok=True)
+            return None
+
+    def _is_listed_directory(self, rpath: str) -> bool:
+        """Whether ``rpath`` is a prefix with keys under it, or a bucket; never raises."""
+        bucket, key = self.split_path(rpath)
+        try:
+            return not key.strip("/") or self.client.has_keys_under(bucket, key.rstrip("/") + "/")
+        except OSError:
+            return False
+
+    def _get_into_fileobj(
+        self,
+        source: OSSRangeSource,
+        outfile: Any,
+        config: TransferConfig,
+        callback: Callback,
+        cancel: threading.Event | None,
+    ) -> DownloadResult:
+        # The engine lands a verified file; a file object gets a copy of it. The
+        # journal stays in the scratch directory too: nothing to resume, nothing left.
+        with tempfile.TemporaryDirectory(prefix="ossr-") as scratch:
+            landed = os.path.join(scratch, "object")
+            journal = os.path.join(scratch, "object.ossr-journal")
+            result = download(
+                source, landed, config, progress=callback, cancel=cancel, journal_path=journal
+            )
+            with open(landed, "rb") as data:
+                shutil.copyfileobj(data, outfile, length=config.buffer_size)
+        return result
+
+    def get(  # type: ignore[override]
+        self,
+        rpath: str | list[str],
+        lpath: str | list[str],
+        recursive: bool = False,
+        callback: Callback = DEFAULT_CALLBACK,
+        maxdepth: int | None = None,
+        *,
+        batch_size: int | None = None,
+        cancel: threading.Event | None = None,
+        restore: bool = False,
+        **transfer_options: Any,
+    ) -> None:
+        """Download many objects: small ones several at a time, large ones in parallel parts.
+
+        Paths are expanded exactly as fsspec does; a listed key containing ``..``
+        can never place a file outside ``lpath``. ``batch_size`` (fsspec's name)
+        is how many small files run at once (default ``file_concurrency``).
+        """
+        # A misspelling fails here, before any request.
+        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel"))
+        pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
+        if not pairs:
+            return
+        get_pairs(
+            pairs,
+            self._infos(remote for remote, _ in pairs),
+            self.get_file,
+            callback=callback,
+            file_concurrency=batch_size or self.file_concurrency,
+            cancel=cancel,
+            options={"restore": restore, **transfer_options},
+        )
+
+    def _config_for(
+        self, where: str, options: dict[str, Any], own: tuple[str, ...]
+    ) -> TransferConfig:
+        """The transfer settings for one call: the defaults with ``options`` applied.
+
+        ``own`` are the call's other keyword names, so that a misspelling of one
+        of them is pointed at it.
+        """
+        check_option_names(options, (*TransferConfig.field_names(), *own), where, OPTION_HINTS)
+        return self.transfer_config.replace(**options)
+
+    def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
+        """``info`` of each path (from the listings ``expand_path`` just cached); None if gone."""
+        infos: dict[str, dict[str, Any] | None] = {}
+        for path in paths:
+            try:
+                infos[path] = self.info(path)
+            except OSError:  # gone since the listing: get_file will say so
+                infos[path] = None
+        return infos
+
+    def restore(
+        self,
+        path: str,
+        *,
+        wait: bool = True,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        callback: Callable[[str], None] | None = None,
+        version_id: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Restore an Archive / Cold Archive object; with ``wait``, block until readable.
+
+        ``callback`` receives a short status line at each poll; ``timeout``
+        (seconds) bounds the wait; setting ``cancel`` ends the wait with
+        :class:`DownloadCancelledError` (the restore itself goes on in OSS).
+        """
+        bucket, key = self.split_path(path)
+        restore_and_wait(
+            self.client,
+            bucket,
+            key,
+            wait=wait,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            callback=callback,
+            version_id=version_id,
+            cancel=cancel,
+        )
