@@ -9,11 +9,14 @@ from oss_resumable_fs.errors import (
     DownloadInProgressError,
     InsufficientSpaceError,
     IntegrityError,
+    InvalidArgumentError,
     ObjectChangedError,
     ObjectNotFoundError,
     ObjectNotRestoredError,
     OSSResumableError,
+    RangeNotSatisfiableError,
     TransientError,
+    UnknownOptionError,
 )
 
 if TYPE_CHECKING:
@@ -51,13 +54,16 @@ __all__ = [
     "DownloadInProgressError",
     "InsufficientSpaceError",
     "IntegrityError",
+    "InvalidArgumentError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "ObjectNotRestoredError",
+    "RangeNotSatisfiableError",
     "ResumableOSSFileSystem",
     "TransferConfig",
     "TransientError",
+    "UnknownOptionError",
     "__version__",
     "use_for_oss_urls",
 ]

@@ -8,6 +8,7 @@ last byte received, as a download's part does.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from oss_resumable_fs.errors import (
 )
 
 __all__ = ["SliceSource", "read_into", "read_parallel", "read_slice", "resolve_slice"]
+
+log = logging.getLogger(__name__)
 
 
 class SliceSource(RangeSource, Protocol):
@@ -77,7 +80,15 @@ def read_into(
             failures = 1 if got > before else failures + 1
             if failures >= policy.max_attempts:
                 raise gave_up(exc, failures) from exc
-            sleep(policy.delay(failures, getattr(exc, "retry_after", None)))
+            delay = policy.delay(failures, getattr(exc, "retry_after", None))
+            log.info(
+                "%s: read failed (%s); retrying from byte %d in %.2f s",
+                source.name,
+                exc,
+                start + got,
+                delay,
+            )
+            sleep(delay)
 
 
 def read_parallel(

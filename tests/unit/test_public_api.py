@@ -8,13 +8,16 @@ EXPECTED = {
     "DownloadInProgressError",
     "InsufficientSpaceError",
     "IntegrityError",
+    "InvalidArgumentError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "ObjectNotRestoredError",
+    "RangeNotSatisfiableError",
     "ResumableOSSFileSystem",
     "TransferConfig",
     "TransientError",
+    "UnknownOptionError",
     "__version__",
     "use_for_oss_urls",
 }
@@ -30,6 +33,8 @@ def test_errors_fit_builtin_hierarchy():
     assert issubclass(oss_resumable_fs.ObjectNotFoundError, FileNotFoundError)
     assert issubclass(oss_resumable_fs.AccessDeniedError, PermissionError)
     assert issubclass(oss_resumable_fs.OSSResumableError, OSError)
+    assert issubclass(oss_resumable_fs.InvalidArgumentError, ValueError)
+    assert issubclass(oss_resumable_fs.UnknownOptionError, TypeError)
     for name in EXPECTED - {
         "ResumableOSSFileSystem",
         "TransferConfig",
