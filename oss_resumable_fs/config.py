@@ -86,6 +86,10 @@ class TransferConfig:
     verify_crc64: bool = True
     #: Directory for checkpoint journals; ``None`` keeps them beside the destination.
     checkpoint_dir: str | None = None
+    #: Transfer nothing when the destination already holds the object: same size
+    #: and the local file's CRC-64 equals the object's. Off by default, as fsspec's
+    #: ``get_file`` always copies; the CLI and the magics turn it on.
+    skip_identical: bool = False
 
     def __post_init__(self) -> None:
         for name in SIZE_FIELDS:

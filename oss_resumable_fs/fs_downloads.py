@@ -24,6 +24,7 @@ from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
 from oss_resumable_fs.get_many import get_pairs
 from oss_resumable_fs.paths import expand_get_pairs
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
+from oss_resumable_fs.results import GetResult
 
 if TYPE_CHECKING:
     from oss_resumable_fs.sources.client import OSSClient
@@ -132,19 +133,18 @@ class DownloadMethods:
         cancel: threading.Event | None = None,
         restore: bool = False,
         **transfer_options: Any,
-    ) -> None:
+    ) -> GetResult:
         """Download many objects: small ones several at a time, large ones in parallel parts.
 
         Paths are expanded exactly as fsspec does; a listed key containing ``..``
         can never place a file outside ``lpath``. ``batch_size`` (fsspec's name)
         is how many small files run at once (default ``file_concurrency``).
+        Returns a :class:`GetResult`: each file's outcome, and the totals.
         """
         # A misspelling fails here, before any request.
         self._config_for("get", transfer_options, ("batch_size", "restore", "cancel"))
         pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
-        if not pairs:
-            return
-        get_pairs(
+        return get_pairs(
             pairs,
             self._infos(remote for remote, _ in pairs),
             self.get_file,

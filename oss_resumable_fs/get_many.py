@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
@@ -16,6 +17,8 @@ from fsspec.callbacks import Callback
 
 from oss_resumable_fs.errors import DownloadCancelledError
 from oss_resumable_fs.paths import is_directory_entry
+from oss_resumable_fs.progress import TransferProgress
+from oss_resumable_fs.results import FileOutcome, GetResult
 
 __all__ = ["SMALL_FILE", "StopEvent", "get_pairs"]
 
@@ -35,19 +38,32 @@ def get_pairs(
     file_concurrency: int,
     cancel: threading.Event | None,
     options: dict[str, Any],
-) -> None:
-    """Download each (remote, local) pair with ``get_file(remote, local, callback=, cancel=)``."""
-    callback.set_size(len(pairs))
-    # Directories first, here: made by a worker beside the files, a directory
-    # could appear under a download of its "directory" entry (IsADirectoryError),
-    # and a folder marker object ("dir/") must not land as a file.
+) -> GetResult:
+    """Download each (remote, local) pair with ``get_file(remote, local, callback=, cancel=)``.
+
+    ``callback`` follows fsspec's convention (one unit per file, a branch per
+    file) unless it is a :class:`~oss_resumable_fs.progress.TransferProgress`,
+    which counts the bytes of all files and the files done.
+    """
+    started = time.monotonic()
     directories = [(r, lp) for r, lp in pairs if is_directory_entry(r, infos.get(r))]
-    for _remote, local in directories:
-        os.makedirs(local, exist_ok=True)
-        callback.relative_update(1)
     listed_dirs = {r for r, _ in directories}
     files = [(r, lp) for r, lp in pairs if r not in listed_dirs]
     sizes = {r: int((infos.get(r) or {}).get("size") or 0) for r, _ in files}
+    counts_bytes = isinstance(callback, TransferProgress)
+    if counts_bytes:
+        callback.start_files(len(files), sum(sizes.values()))
+    else:
+        callback.set_size(len(pairs))
+    outcomes: dict[tuple[str, str], FileOutcome] = {}
+    # Directories first, here: made by a worker beside the files, a directory
+    # could appear under a download of its "directory" entry (IsADirectoryError),
+    # and a folder marker object ("dir/") must not land as a file.
+    for remote, local in directories:
+        os.makedirs(local, exist_ok=True)
+        outcomes[remote, local] = FileOutcome(remote, local, "directory")
+        if not counts_bytes:
+            callback.relative_update(1)
     small = [(r, lp) for r, lp in files if sizes[r] < SMALL_FILE]
     large = [(r, lp) for r, lp in files if sizes[r] >= SMALL_FILE]
     finished = threading.Lock()
@@ -61,16 +77,22 @@ def get_pairs(
             raise DownloadCancelledError(f"get stopped before {remote} was fetched", target=remote)
         try:
             with callback.branched(remote, local) as child:
-                get_file(remote, local, callback=child, cancel=stop, **options)
+                result = get_file(remote, local, callback=child, cancel=stop, **options)
         except DownloadCancelledError:
             raise  # stopped by the caller, or by another file's error (raised instead)
         except BaseException as exc:
             with finished:
                 errors.append(exc)
+                outcomes[pair] = FileOutcome(remote, local, "failed", error=str(exc))
             stop.set()
             raise
         with finished:
-            callback.relative_update(1)
+            status = "directory" if result is None else result.status
+            outcomes[pair] = FileOutcome(remote, local, status, result)
+            if counts_bytes:
+                callback.file_done(outcomes[pair])
+            else:
+                callback.relative_update(1)
 
     # Large files run one at a time on the caller's thread (each already uses
     # `concurrency` connections) while small files share a pool beside them.
@@ -94,6 +116,8 @@ def get_pairs(
         raise errors[0]
     for future in futures:
         future.result()  # a cancel by the caller
+    ordered = tuple(outcomes[pair] for pair in pairs if pair in outcomes)
+    return GetResult(ordered, time.monotonic() - started)
 
 
 class StopEvent(threading.Event):

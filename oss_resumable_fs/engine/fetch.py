@@ -117,6 +117,11 @@ class TransferStats:
         self._lock = threading.Lock()
         self.bytes_fetched = 0
         self.parts_fetched = 0
+        self.retries = 0
+
+    def add_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
     def add_bytes(self, count: int) -> None:
         with self._lock:
@@ -183,6 +188,7 @@ class PartFetcher:
                         f"failed {failures} times in a row without progress; last error: {exc}"
                     ) from exc
                 delay = self._policy.delay(failures, getattr(exc, "retry_after", None))
+                self._stats.add_retry()
                 log.info(
                     "%s: part %d failed (%s); retrying from byte %d in %.2f s",
                     self._source.name,

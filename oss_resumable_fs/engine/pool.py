@@ -184,7 +184,11 @@ class ProgressListener(Protocol):
 
 
 class ProgressReporter:
-    """Forwards progress to a listener from one thread at a time, in coalesced steps."""
+    """Forwards progress to a listener from one thread at a time, in coalesced steps.
+
+    A listener that raises is a display's bug, not the download's: it is
+    logged once and not called again, and the download goes on.
+    """
 
     def __init__(self, listener: ProgressListener | None, min_step: int) -> None:
         self._listener = listener
@@ -193,10 +197,21 @@ class ProgressReporter:
         self._pending = 0
         self._reported = 0
 
+    def _call(self, method: str, value: int) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            getattr(listener, method)(value)
+        except Exception:
+            log.warning(
+                "progress callback %r failed; no more progress shown", listener, exc_info=True
+            )
+            self._listener = None
+
     def set_size(self, size: int) -> None:
-        if self._listener is not None:
-            with self._lock:
-                self._listener.set_size(size)
+        with self._lock:
+            self._call("set_size", size)
 
     def add(self, count: int) -> None:
         if self._listener is None or count == 0:
@@ -216,7 +231,7 @@ class ProgressReporter:
         if self._pending and self._listener is not None:
             pending, self._pending = self._pending, 0
             self._reported += pending
-            self._listener.relative_update(pending)
+            self._call("relative_update", pending)
 
     def restart(self, size: int, old_size: int) -> None:
         """Take back what was reported, for a download that starts over."""
@@ -225,7 +240,7 @@ class ProgressReporter:
         with self._lock:
             self._pending = 0
             if self._reported:
-                self._listener.relative_update(-self._reported)
+                self._call("relative_update", -self._reported)
                 self._reported = 0
             if size != old_size:
-                self._listener.set_size(size)
+                self._call("set_size", size)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from html import escape
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX
 from oss_resumable_fs.engine.source import ObjectIdentity
+from oss_resumable_fs.engine.status import human_size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DownloadResult:
+    """What one download did: how many bytes came from where, and how long it took."""
+
     path: str
     identity: ObjectIdentity
     #: Body bytes received from the network in this call (repairs and restarts included).
@@ -24,6 +28,67 @@ class DownloadResult:
     #: Fresh starts because the object changed: a stale checkpoint, or a change mid-download.
     restarts: int
     elapsed: float
+    #: True when the destination already held the object (``skip_identical``): no transfer.
+    skipped: bool = False
+    #: Requests retried after a transient failure (HEAD and parts).
+    retries: int = 0
+
+    @property
+    def status(self) -> str:
+        """``"skipped"``, ``"resumed"`` or ``"downloaded"``."""
+        if self.skipped:
+            return "skipped"
+        return "resumed" if self.bytes_reused else "downloaded"
+
+    @property
+    def throughput(self) -> float:
+        """Bytes per second received from the network."""
+        return self.bytes_fetched / self.elapsed if self.elapsed > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line for a person: what happened, how much, how fast."""
+        size = human_size(self.identity.size)
+        if self.skipped:
+            return f"{self.path}: {size}, already there (same size and CRC-64): skipped"
+        text = f"{self.path}: {size} {self.status} in {self.elapsed:.1f} s"
+        text += f", {human_size(self.bytes_fetched)} fetched at {human_size(self.throughput)}/s"
+        if self.bytes_reused:
+            text += f", {human_size(self.bytes_reused)} reused"
+        if self.retries:
+            text += f", {self.retries} retries"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"DownloadResult({self.status}, path={self.path!r}, "
+            f"size={self.identity.size}, fetched={self.bytes_fetched}, "
+            f"reused={self.bytes_reused}, retries={self.retries}, elapsed={self.elapsed:.2f}s)"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = {
+            "status": self.status,
+            "path": self.path,
+            "size": human_size(self.identity.size),
+            "fetched": human_size(self.bytes_fetched),
+            "reused": human_size(self.bytes_reused),
+            "retries": str(self.retries),
+            "time": f"{self.elapsed:.2f} s",
+            "throughput": f"{human_size(self.throughput)}/s",
+        }
+        return html_table("DownloadResult", [rows])
+
+
+def html_table(title: str, rows: list[dict[str, str]]) -> str:
+    """A small HTML table (for notebooks), every cell escaped."""
+    if not rows:
+        return f"<b>{escape(title)}</b>: nothing"
+    head = "".join(f"<th>{escape(name)}</th>" for name in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(value))}</td>" for value in row.values()) + "</tr>"
+        for row in rows
+    )
+    return f"<b>{escape(title)}</b><table><tr>{head}</tr>{body}</table>"
 
 
 def journal_path_for(

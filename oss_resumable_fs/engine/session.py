@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
 from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats, sleep_polling
-from oss_resumable_fs.engine.integrity import combine_all, crc64
+from oss_resumable_fs.engine.integrity import combine_all, crc64, file_crc64
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
@@ -90,6 +90,10 @@ class TransferSession:
     def _run_locked(self, started: float) -> DownloadResult:
         identity = self._stat()
         self.progress.set_size(identity.size)
+        if self.config.skip_identical and self._already_there(identity):
+            self.progress.add(identity.size)
+            self.progress.flush()
+            return self._result(identity, started, skipped=True)
         changes = 0
         while True:
             try:
@@ -107,6 +111,11 @@ class TransferSession:
                 old_size = identity.size
                 identity = self._stat()
                 self.progress.restart(identity.size, old_size)
+        return self._result(identity, started)
+
+    def _result(
+        self, identity: ObjectIdentity, started: float, *, skipped: bool = False
+    ) -> DownloadResult:
         return DownloadResult(
             path=self.destination,
             identity=identity,
@@ -116,7 +125,27 @@ class TransferSession:
             parts_fetched=self.stats.parts_fetched,
             restarts=self.restarts,
             elapsed=time.monotonic() - started,
+            skipped=skipped,
+            retries=self.stats.retries,
         )
+
+    def _already_there(self, identity: ObjectIdentity) -> bool:
+        """Whether the destination holds exactly the object: same size, same CRC-64.
+
+        An object whose CRC-64 the service does not know cannot be compared
+        cheaply: it is downloaded.
+        """
+        if identity.crc64 is None:
+            log.info("%s: no CRC-64 to compare with; downloading", self.source.name)
+            return False
+        try:
+            if not os.path.isfile(self.destination):
+                return False
+            if os.path.getsize(self.destination) != identity.size:
+                return False
+            return file_crc64(self.destination) == identity.crc64
+        except OSError:
+            return False
 
     # -- one attempt at one object version ---------------------------------------------
 
@@ -390,6 +419,7 @@ class TransferSession:
 
     def _pause(self, seconds: float) -> None:
         """Sleep between retries; a cancel cuts it short."""
+        self.stats.add_retry()
         if self.d.sleep is not None:
             self.d.sleep(seconds)
             return

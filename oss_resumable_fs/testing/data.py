@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-import fastcrc
+from oss_resumable_fs.engine.integrity import file_crc64
+
+__all__ = ["file_crc64", "write_pattern_file"]
 
 MiB = 1024 * 1024
 
@@ -24,14 +26,3 @@ def write_pattern_file(path: str | os.PathLike[str], size: int, block: int = 64 
             out.write(chunk)
             written += len(chunk)
             index += 1
-
-
-def file_crc64(path: str | os.PathLike[str], chunk: int = 16 * MiB) -> int:
-    """CRC-64/XZ of a local file: what OSS sends as ``x-oss-hash-crc64ecma``."""
-    crc = 0
-    buffer = bytearray(chunk)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as data:
-        while count := data.readinto(buffer):
-            crc = fastcrc.crc64.xz(view[:count], initial=crc)
-    return crc

@@ -235,6 +235,7 @@ FIELD_VALUES: dict[str, Any] = {
     "max_restarts_on_change": 2,
     "verify_crc64": False,
     "checkpoint_dir": "/tmp/ossr-options-checkpoints",
+    "skip_identical": True,
 }
 
 

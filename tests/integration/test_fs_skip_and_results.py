@@ -1,0 +1,155 @@
+"""Skipping what is already there; what get_file and get return; progress that users see."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import pytest
+
+from oss_resumable_fs import ResumableOSSFileSystem
+from oss_resumable_fs.config import MiB
+from oss_resumable_fs.progress import TransferProgress
+from oss_resumable_fs.results import GetResult
+from oss_resumable_fs.testing import FaultRule, OSSServer
+
+from .conftest import RecordingCallback, make_data, make_fs
+
+SIZE = 2 * MiB + 5
+
+
+@pytest.fixture
+def obj(oss_server: OSSServer, oss_bucket: str) -> bytes:
+    data = make_data(SIZE, seed=21)
+    oss_server.put_object(oss_bucket, "obj", data)
+    return data
+
+
+def test_skip_identical_fetches_no_object_bytes(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    first = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    assert first is not None and first.status == "downloaded" and not first.skipped
+    oss_server.reset_stats()
+    again = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), skip_identical=True)
+    assert again is not None and again.skipped and again.status == "skipped"
+    assert again.bytes_fetched == 0
+    stats = oss_server.stats()
+    assert stats.requests.get("GetObject", 0) == 0 and stats.bytes_served == {}
+    assert "skipped" in again.summary() and "skipped" in repr(again)
+    assert (out / "obj").read_bytes() == obj
+
+
+def test_skip_identical_still_fetches_a_different_file(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    """Same size, other bytes: the CRC-64 tells them apart; fsspec's default copies anyway."""
+    target = out / "obj"
+    changed = bytearray(obj)
+    changed[SIZE // 2] ^= 0xFF
+    target.write_bytes(bytes(changed))
+    result = fs.get_file(f"{oss_bucket}/obj", str(target), skip_identical=True)
+    assert result is not None and not result.skipped and result.bytes_fetched == SIZE
+    assert target.read_bytes() == obj
+    # Without skip_identical (fsspec's semantics), an identical file is fetched again.
+    oss_server.reset_stats()
+    result = fs.get_file(f"{oss_bucket}/obj", str(target))
+    assert result is not None and result.bytes_fetched == SIZE
+
+
+def test_skip_identical_from_the_constructor_and_for_get(
+    oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "tree/a.bin", make_data(5000, seed=1))
+    oss_server.put_object(oss_bucket, "tree/b.bin", obj)
+    fs = make_fs(oss_server, skip_identical=True)
+    first = fs.get(f"{oss_bucket}/tree/", str(out / "tree"), recursive=True)
+    assert isinstance(first, GetResult)
+    assert first.count("downloaded") == 2 and first.bytes_fetched == 5000 + SIZE
+    (out / "tree" / "a.bin").write_bytes(b"stale")
+    oss_server.reset_stats()
+    again = fs.get(f"{oss_bucket}/tree/", str(out / "tree"), recursive=True)
+    assert again.count("skipped") == 1 and again.count("downloaded") == 1
+    assert again.bytes_fetched == 5000 and again.bytes_skipped == SIZE
+    assert oss_server.stats().bytes_served == {f"{oss_bucket}/tree/a.bin": 5000}
+    summary = again.summary()
+    assert "2 files" in summary and "1 skipped" in summary and "1 downloaded" in summary
+    assert "<table>" in again._repr_html_() and "skipped" in again._repr_html_()
+    assert pickle.loads(pickle.dumps(again)).summary() == summary
+
+
+def test_get_result_lists_each_file_in_order(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    for name in ("c", "a", "b"):
+        oss_server.put_object(oss_bucket, f"d/{name}.txt", name.encode() * 10)
+    result = fs.get(f"{oss_bucket}/d/", str(out / "d"), recursive=True)
+    files = [(Path(f.local).name, f.status) for f in result.files if f.status != "directory"]
+    assert files == [("a.txt", "downloaded"), ("b.txt", "downloaded"), ("c.txt", "downloaded")]
+    assert result.bytes_total == 30 and result.bytes_fetched == 30
+
+
+def test_a_resumed_download_says_so(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    oss_server.add_fault(FaultRule("error", method="GET", status=403, byte_range=(SIZE - 10, SIZE)))
+    with pytest.raises(PermissionError):
+        fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    oss_server.clear_faults()
+    result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    assert result is not None and result.status == "resumed" and result.bytes_reused > 0
+    assert "reused" in result.summary()
+
+
+def test_retries_are_counted(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    oss_server.add_fault(FaultRule("error", method="HEAD", status=503, times=1))
+    oss_server.add_fault(FaultRule("reset", after_bytes=1000, times=2))
+    result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    assert result is not None and result.retries == 3
+    assert (out / "obj").read_bytes() == obj
+
+
+class Exploding(RecordingCallback):
+    def relative_update(self, inc: int = 1) -> None:
+        super().relative_update(inc)
+        raise RuntimeError("a broken progress display")
+
+
+def test_a_callback_that_raises_breaks_nothing(
+    fs: ResumableOSSFileSystem, oss_bucket: str, obj: bytes, out: Path, caplog
+) -> None:
+    result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), callback=Exploding())
+    assert result is not None and (out / "obj").read_bytes() == obj
+    assert any("progress callback" in record.getMessage() for record in caplog.records)
+
+
+def test_progress_of_a_get_counts_bytes_and_files(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "g/big.bin", obj)
+    oss_server.put_object(oss_bucket, "g/small.bin", b"s" * 100)
+    screen = io.StringIO()
+    progress = TransferProgress("g", display="text", file=screen, mininterval=0)
+    fs.get(f"{oss_bucket}/g/", str(out / "g"), recursive=True, callback=progress)
+    progress.close()
+    assert progress.size == SIZE + 100 and progress.value == SIZE + 100
+    assert progress.files_done == 2 and progress.files_total == 2
+    text = screen.getvalue()
+    assert "2/2 files" in text and "100%" in text and "B/s" in text
+
+
+def test_progress_of_one_object_stays_steady_through_a_resume(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    oss_server.add_fault(FaultRule("error", method="GET", status=403, byte_range=(SIZE - 10, SIZE)))
+    with pytest.raises(PermissionError):
+        fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    oss_server.clear_faults()
+    progress = TransferProgress(display="none")
+    result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), callback=progress)
+    assert result is not None and result.bytes_reused > 0
+    assert progress.size == SIZE and progress.value == SIZE
+
