@@ -10,6 +10,7 @@ from oss_resumable_fs.errors import (
     InsufficientSpaceError,
     IntegrityError,
     InvalidArgumentError,
+    NotAnObjectError,
     ObjectChangedError,
     ObjectNotFoundError,
     ObjectNotRestoredError,
@@ -48,6 +49,16 @@ def use_for_oss_urls() -> None:
     fsspec.register_implementation("oss", ResumableOSSFileSystem, clobber=True)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext oss_resumable_fs``: the ``%oss_get`` / ``%oss_ls`` / ... magics.
+
+    IPython is imported only here, when the extension is loaded.
+    """
+    from oss_resumable_fs.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "AccessDeniedError",
     "DownloadCancelledError",
@@ -55,6 +66,7 @@ __all__ = [
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidArgumentError",
+    "NotAnObjectError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",

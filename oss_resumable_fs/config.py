@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,18 @@ def check_option_names(
         raise UnknownOptionError(f"{where} got an unknown option {name!r}{hint}")
 
 
+_INT_FIELDS = (
+    "part_size",
+    "concurrency",
+    "buffer_size",
+    "single_request_threshold",
+    "max_attempts",
+    "max_restarts_on_change",
+)
+_NUMBER_FIELDS = ("read_timeout", "connect_timeout", "backoff_base", "backoff_max")
+_BOOL_FIELDS = ("verify_crc64", "skip_identical")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TransferConfig:
     """How one download is carried out.
@@ -96,12 +109,31 @@ class TransferConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, parse_size(value))
+        if isinstance(self.checkpoint_dir, os.PathLike):
+            object.__setattr__(self, "checkpoint_dir", os.fspath(self.checkpoint_dir))
         try:
             self._validate()
         except ValueError as error:
             raise InvalidArgumentError(str(error)) from None
 
+    def _check_types(self) -> None:
+        """Say which field got a wrong type (``concurrency="8"``, ``verify_crc64="no"``)."""
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in _NUMBER_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+        for name in _BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
+            raise ValueError(f"checkpoint_dir must be a path, got {self.checkpoint_dir!r}")
+
     def _validate(self) -> None:
+        self._check_types()
         if self.part_size is not None and not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes, "

@@ -50,6 +50,10 @@ class ObjectNotFoundError(OSSResumableError, FileNotFoundError):
     """The object or its bucket does not exist."""
 
 
+class NotAnObjectError(OSSResumableError, IsADirectoryError):
+    """The path names a bucket (or a prefix), where an object was expected."""
+
+
 class AccessDeniedError(OSSResumableError, PermissionError):
     """The service refused the request, or the destination is not writable."""
 
@@ -103,6 +107,7 @@ __all__ = [
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidArgumentError",
+    "NotAnObjectError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -11,7 +13,7 @@ from fsspec.spec import AbstractFileSystem
 from ossfs import OSSFileSystem
 
 from oss_resumable_fs.config import TransferConfig, check_option_names
-from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
+from oss_resumable_fs.errors import InvalidArgumentError, NotAnObjectError, ObjectNotFoundError
 from oss_resumable_fs.files import PARALLEL_READAHEAD
 from oss_resumable_fs.fs_downloads import OPTION_HINTS, DownloadMethods
 from oss_resumable_fs.fs_reads import ReadMethods
@@ -115,12 +117,25 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
         # urllib3 keeps at most this many idle connections per host; `get` runs
         # `file_concurrency` small files beside one large one, each on its own parts.
         per_object = max(self.transfer_config.concurrency or 16, 16)
-        self.client = OSSClient(
-            identity, self.transfer_config, pool_size=per_object * (file_concurrency + 1)
-        )
+        self._identity = identity
+        self._pool_size = per_object * (file_concurrency + 1)
+        self._pool_lock = threading.Lock()
+        self._client: OSSClient | None = None
+        self._client_pid = 0
         self._region = identity.region
         #: ``open``'s block size when given; otherwise the transfer's part size.
         self._given_block_size = default_block_size
+
+    @property
+    def client(self) -> OSSClient:
+        """The one door to OSS; a new one (new connections) in a forked child."""
+        with self._pool_lock:
+            if self._client is None or self._client_pid != os.getpid():
+                self._client = OSSClient(
+                    self._identity, self.transfer_config, pool_size=self._pool_size
+                )
+                self._client_pid = os.getpid()
+            return self._client
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self._endpoint!r}, region={self._region!r})"
@@ -140,7 +155,7 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
         """The engine's view of the object at ``path``."""
         bucket, key = self.split_path(path)
         if not key:
-            raise IsADirectoryError(f"oss://{bucket} is a bucket, not an object")
+            raise NotAnObjectError(f"oss://{bucket} is a bucket, not an object", target=bucket)
         return OSSRangeSource(self.client, bucket, key, version_id=version_id)
 
     def object_head(self, path: str, version_id: str | None = None) -> ObjectHead:
@@ -192,8 +207,8 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
             # Not an object: a prefix with keys under it is a directory.
             try:
                 is_directory = self.client.has_keys_under(bucket, key.rstrip("/") + "/")
-            except OSError:
-                is_directory = False
+            except (FileNotFoundError, PermissionError):
+                is_directory = False  # a listing that fails after retries raises
             if is_directory:
                 return directory_entry(path)
             raise error
@@ -258,7 +273,10 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
         return int(self.ukey(path)[:16], 16)
 
     def modified(self, path: str) -> datetime:
-        return parsedate_to_datetime(self.object_head(path).last_modified or "")
+        head = self.object_head(path)
+        if not head.last_modified:
+            raise ObjectNotFoundError(f"oss://{path}: no Last-Modified", target=path)
+        return parsedate_to_datetime(head.last_modified)
 
     def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
         """A presigned GET URL valid for ``expiration`` seconds (``version_id=`` optional)."""

@@ -94,12 +94,16 @@ class DownloadMethods:
             return None
 
     def _is_listed_directory(self, rpath: str) -> bool:
-        """Whether ``rpath`` is a prefix with keys under it, or a bucket; never raises."""
+        """Whether ``rpath`` is a prefix with keys under it, or a bucket.
+
+        A listing that fails after its retries raises; a refusal or no such bucket
+        leaves the download's own error to be reported.
+        """
         bucket, key = self.split_path(rpath)
         try:
             return not key.strip("/") or self.client.has_keys_under(bucket, key.rstrip("/") + "/")
-        except OSError:
-            return False
+        except (FileNotFoundError, PermissionError):
+            return False  # the download's own error is the one to report
 
     def _get_into_fileobj(
         self,

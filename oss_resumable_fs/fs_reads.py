@@ -9,11 +9,15 @@ byte received.
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from oss_resumable_fs.config import check_option_names
 from oss_resumable_fs.engine.fetch import RetryPolicy
 from oss_resumable_fs.engine.ranged_read import read_slice
+from oss_resumable_fs.errors import ObjectChangedError
 from oss_resumable_fs.files import ResumableOSSFile
 
 if TYPE_CHECKING:
@@ -30,11 +34,15 @@ class ReadMethods:
     transfer_config: TransferConfig
     _default_cache_type: str
     _given_block_size: int | None
+    _pool_lock: threading.Lock
+    _reads: ThreadPoolExecutor | None = None
+    _reads_pid: int = 0
 
     def cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
         """Bytes ``[start, end)`` (``end`` exclusive, negative from the end), usually one GET."""
+        check_option_names(kwargs, ("version_id",), "cat_file")
         source = self.range_source(path, kwargs.get("version_id"))
         config = self.transfer_config
         return read_slice(
@@ -89,11 +97,18 @@ class ReadMethods:
     ) -> Any:
         if mode != "rb":
             return super()._open(path, mode, block_size, autocommit, cache_options, **kwargs)
-        version_id = kwargs.pop("version_id", None)
-        kwargs.pop("size", None)  # the size is the pinned version's, from its HEAD
+        check_option_names(kwargs, ("version_id", "etag", "size", "cache_type"), "open")
+        version_id = kwargs.get("version_id")
         source = self.range_source(path, version_id)
         head = self.object_head(path, version_id)
         source.check_readable(head)
+        pinned = kwargs.get("etag")
+        if pinned is not None and head.etag != pinned:
+            raise ObjectChangedError(
+                f"{source.name}: ETag is {head.etag}, not {pinned} as when it was opened",
+                target=source.name,
+            )
+        # The size is the pinned version's, from its HEAD: a ``size=`` given is not used.
         return ResumableOSSFile(
             self,
             path,
@@ -101,15 +116,17 @@ class ReadMethods:
             head=head,
             config=self.transfer_config,
             block_size=block_size or self._given_block_size,
-            cache_type=kwargs.pop("cache_type", self._default_cache_type),
+            cache_type=kwargs.get("cache_type", self._default_cache_type),
             cache_options=cache_options,
-            **kwargs,
         )
 
     def _read_pool(self) -> ThreadPoolExecutor:
-        pool = getattr(self, "_reads", None)
-        if pool is None:
-            pool = self._reads = ThreadPoolExecutor(
-                self.transfer_config.concurrency or 16, thread_name_prefix="ossr-cat"
-            )
-        return pool
+        """Threads for ``cat_file``'s parallel parts: one pool per process, made on first use."""
+        with self._pool_lock:
+            if self._reads is None or self._reads_pid != os.getpid():
+                # After a fork the parent's pool has no threads here: a new one.
+                self._reads = ThreadPoolExecutor(
+                    self.transfer_config.concurrency or 16, thread_name_prefix="ossr-cat"
+                )
+                self._reads_pid = os.getpid()
+            return self._reads

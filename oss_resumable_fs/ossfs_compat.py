@@ -22,14 +22,18 @@ OSSFS_HOOKS: dict[str, tuple[str, ...]] = {
     "_get_bucket": ("self", "bucket_name", "connect_timeout"),
     "_call_oss": ("self", "method_name", "args", "bucket", "timeout", "retry", "kwargs"),
 }
-#: ossfs methods we inherit unchanged that reach OSS through those hooks.
+#: ossfs methods we inherit that reach OSS through those hooks.
 OSSFS_WRITE_PATHS = ("pipe_file", "put_file", "_rm", "_bulk_delete", "append_object", "cp_file")
+#: Of those, the ones that also hand our bucket to oss2's own helpers
+#: (``resumable_upload``, ``copy_object``): wrapped so their errors are translated too.
+OSSFS_WRAPPED = ("put_file", "cp_file")
 
 
 class OssfsWriteHooks:
     """Mixed in before ``ossfs.OSSFileSystem``: its hooks answered by our client."""
 
     client: OSSClient
+    _strip_protocol: Any
 
     def _get_bucket(self, bucket_name: str, connect_timeout: Any = None) -> Any:
         return self.client.bucket(bucket_name)
@@ -44,3 +48,22 @@ class OssfsWriteHooks:
         **kwargs: Any,
     ) -> Any:
         return self.client.call_sdk(bucket, method_name, *args, **kwargs)
+
+    def put_file(
+        self,
+        lpath: str,
+        rpath: str,
+        callback: Any = None,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> Any:
+        # ossfs passes files of 100 MiB and more to oss2.resumable_upload with our
+        # bucket: its errors (which echo the STS token) bypass _call_oss.
+        if mode != "overwrite":
+            raise NotImplementedError(f"put_file(mode={mode!r}): ossfs only overwrites")
+        with self.client.translating(f"oss://{self._strip_protocol(rpath)}"):
+            return super().put_file(lpath, rpath, callback=callback, **kwargs)  # type: ignore[misc]
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> Any:
+        with self.client.translating(f"oss://{self._strip_protocol(path2)}"):
+            return super().cp_file(path1, path2, **kwargs)  # type: ignore[misc]

@@ -37,6 +37,9 @@ def sleep_polling(seconds: float, cancelled: Callable[[], bool], poll: float) ->
     return cancelled()
 
 
+#: The longest a service-suggested delay (``x-oss-qos-delay-time``) is honoured, seconds.
+MAX_RETRY_AFTER = 300.0
+
 #: Failures after which the same range is worth asking for again.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
@@ -62,7 +65,8 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** min(failures - 1, 62))
         delay = self.jitter() * ceiling
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            # The service's hint is a floor, within reason: a bogus one must not stall us.
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         return delay
 
     def call(

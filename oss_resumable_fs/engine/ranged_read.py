@@ -18,6 +18,7 @@ from typing import Protocol
 from oss_resumable_fs.engine.fetch import RETRYABLE, RetryPolicy, gave_up
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSource
 from oss_resumable_fs.errors import (
+    DownloadCancelledError,
     InvalidArgumentError,
     RangeNotSatisfiableError,
     TransientError,
@@ -51,21 +52,25 @@ def read_into(
     *,
     sleep: Callable[[float], object],
     first: RangeReader | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
     """Fill ``out`` with bytes ``[start, start + len(out))`` of ``identity``.
 
     ``first`` is an already opened reader positioned at ``start``. A failure
     resumes from the first byte not yet received; ``max_attempts`` failures in
-    a row without progress give up.
+    a row without progress give up. ``cancelled()`` is asked before every
+    receive and retry: when it says so, :class:`DownloadCancelledError`.
     """
     got, failures, reader = 0, 0, first
     while got < len(out):
         before = got
         try:
             if reader is None:
+                _check(cancelled, source.name)
                 reader = source.open_range(start + got, start + len(out), identity)
             try:
                 while got < len(out):
+                    _check(cancelled, source.name)
                     count = reader.readinto(out[got:])
                     if not count:
                         raise TransientError(
@@ -91,6 +96,11 @@ def read_into(
             sleep(delay)
 
 
+def _check(cancelled: Callable[[], bool], name: str) -> None:
+    if cancelled():
+        raise DownloadCancelledError(f"{name}: read cancelled", target=name)
+
+
 def read_parallel(
     source: RangeSource,
     identity: ObjectIdentity,
@@ -101,6 +111,7 @@ def read_parallel(
     part_size: int,
     executor: Executor | None,
     sleep: Callable[[float], object],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
     """:func:`read_into`, split into ``part_size`` pieces read at once on ``executor``.
 
@@ -109,16 +120,19 @@ def read_parallel(
     """
     pieces = max(1, math.ceil(len(out) / part_size))
     if pieces == 1 or executor is None:
-        read_into(source, identity, start, out, policy, sleep=sleep)
+        read_into(source, identity, start, out, policy, sleep=sleep, cancelled=cancelled)
         return
     stop = threading.Event()
 
+    def stopped() -> bool:
+        return stop.is_set() or cancelled()
+
     def piece(index: int) -> None:
-        if stop.is_set():
+        if stopped():
             return
         low = index * part_size
         view = out[low : min(len(out), low + part_size)]
-        read_into(source, identity, start + low, view, policy, sleep=sleep)
+        read_into(source, identity, start + low, view, policy, sleep=sleep, cancelled=stopped)
 
     futures = [executor.submit(piece, index) for index in range(pieces)]
     try:

@@ -11,8 +11,8 @@ connections at once, the window starting at one small block and doubling with
 every read that keeps going (as the kernel's readahead does), up to
 ``max_blocks`` blocks of ``block_size``. A jump drops the window.
 
-Memory: at most ``max_blocks`` blocks ahead of the reader, plus what a single
-read asks for. Block buffers are allocated once and reused: fresh multi-MiB
+Memory: at most ``max_blocks`` blocks, the one being read included; a read
+wider than the whole window is fetched exactly, outside it. Block buffers are allocated once and reused: fresh multi-MiB
 buffers freed from many threads fragment the C allocator's arenas, and the
 process keeps the memory (measured: 4x the in-flight bound while parsing a CSV).
 """
@@ -45,7 +45,7 @@ class _Block:
 
 
 class SequentialReadAhead:
-    """Serves ``read(start, end)`` on one object through ``fetch(start, end)``."""
+    """Serves ``read(start, end)`` on one object through ``fetch`` / ``fetch_into``."""
 
     def __init__(
         self,
@@ -69,6 +69,9 @@ class SequentialReadAhead:
         self._window_end = 0
         self._next_block = FIRST_BLOCK
         self._depth = 1
+        #: The window grows once the reader gets past this offset: by bytes
+        #: consumed, not by calls (``readline`` asks for a block to use a line).
+        self._grow_at = 0
         #: Bytes fetched by exact reads and by the window (for tests and stats).
         self.bytes_fetched = 0
         self.blocks_fetched = 0
@@ -82,12 +85,19 @@ class SequentialReadAhead:
         # then steps back to just after the newline and reads on from there.
         sequential = self._last is not None and self._last[0] <= start <= self._last[1]
         self._last = (start, end)
-        if not (covered or sequential):
+        wider_than_window = end - start > self._block_size * self._max_blocks
+        if wider_than_window or not (covered or sequential):
+            # A jump, or a read wider than the whole window (``f.read()``): exact.
             self._drop()
             self.bytes_fetched += end - start
             return self._fetch(start, end)
         if not covered:
             self._restart(start, end)
+        # Blocks the reader has moved past are released before new ones are taken,
+        # and the block being read counts within ``max_blocks``: the window never
+        # holds more than ``max_blocks`` buffers.
+        while self._blocks and self._blocks[0].end <= start:
+            self._release(self._blocks.popleft())
         self._schedule(end)
         try:
             return self._collect(start, end)
@@ -106,15 +116,19 @@ class SequentialReadAhead:
         self._window_end = start
         self._next_block = min(self._block_size, max(FIRST_BLOCK, 2 * (end - start)))
         self._depth = 1
+        self._grow_at = end
 
     def _schedule(self, end: int) -> None:
         while self._window_end < end:
             self._add_block()
+        if end > self._grow_at:
+            self._depth = min(max(1, self._max_blocks - 1), self._depth * 2)
         ahead = sum(1 for block in self._blocks if block.start >= end)
         while ahead < self._depth and self._window_end < self._size:
             self._add_block()
             ahead += 1
-        self._depth = min(self._max_blocks, self._depth * 2)
+        if end > self._grow_at and self._blocks:
+            self._grow_at = self._blocks[-1].start
 
     def _add_block(self) -> None:
         start = self._window_end
@@ -131,16 +145,12 @@ class SequentialReadAhead:
         self.blocks_fetched += 1
 
     def _collect(self, start: int, end: int) -> bytes:
-        # Blocks the reader has moved past go back to the pool; the one it is in
-        # stays, for a reader that steps back a little (``readline`` does).
-        while self._blocks and self._blocks[0].end <= start:
-            self._free.append(self._blocks.popleft().buffer)
+        # The block the reader is in stays, for one that steps back a little
+        # (``readline`` does).
         parts = []
         for block in self._blocks:
             if block.start >= end:
                 break
-            if block.end <= start:
-                continue
             block.future.result()
             view = memoryview(block.buffer)[: block.end - block.start]
             parts.append(view[max(start, block.start) - block.start : end - block.start])
@@ -148,18 +158,25 @@ class SequentialReadAhead:
 
     def _drop(self) -> None:
         while self._blocks:
-            block = self._blocks.popleft()
-            if block.future.cancel():
-                self._free.append(block.buffer)
-            else:
-                # Running: its bytes and any error it ends with are discarded; its
-                # buffer comes back when it is done (list.append is atomic).
-                block.future.add_done_callback(
-                    lambda future, buffer=block.buffer: _recycle(future, buffer, self._free)
+            self._release(self._blocks.popleft())
+
+    def _release(self, block: _Block) -> None:
+        """Give a block's buffer back, but only once no worker can write into it."""
+        if block.future.done() or block.future.cancel():
+            _recycle(block.future, block.buffer, self._free, self._max_blocks)
+        else:
+            # Running: its bytes and any error it ends with are discarded; its
+            # buffer comes back when it is done (list.append is atomic).
+            block.future.add_done_callback(
+                lambda future, buffer=block.buffer: _recycle(
+                    future, buffer, self._free, self._max_blocks
                 )
+            )
 
 
-def _recycle(future: Future[None], buffer: bytearray, free: list[bytearray]) -> None:
-    with contextlib.suppress(BaseException):
-        future.exception()
-    free.append(buffer)
+def _recycle(future: Future[None], buffer: bytearray, free: list[bytearray], cap: int) -> None:
+    if not future.cancelled():
+        with contextlib.suppress(BaseException):
+            future.exception()
+    if len(free) < cap:
+        free.append(buffer)

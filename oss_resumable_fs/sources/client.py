@@ -29,6 +29,7 @@ from oss_resumable_fs.errors import (
     InvalidArgumentError,
     ObjectNotFoundError,
     OSSResumableError,
+    TransientError,
 )
 from oss_resumable_fs.sources.auth import CREDENTIAL_SOURCES, Identity
 from oss_resumable_fs.sources.models import (
@@ -151,6 +152,16 @@ class OSSClient:
         if not retry:
             return once()
         return self._policy.call(once, self.sleep, target, log=log)
+
+    @contextlib.contextmanager
+    def translating(self, target: str) -> Iterator[None]:
+        """Translate (and scrub) what oss2 raises inside: for code that calls oss2 itself."""
+        try:
+            yield
+        except (oss2.exceptions.OssError, *READ_ERRORS) as error:
+            if isinstance(error, OSSResumableError):
+                raise
+            raise self.translate(error, target) from error
 
     def translate(self, error: BaseException, target: str) -> OSSResumableError:
         """``error`` in the library's terms, with what a user should do about it."""
@@ -296,6 +307,7 @@ class OSSClient:
             yield page
             if not page.truncated:
                 return
+            _check_marker_advances(marker, page.next_marker, f"oss://{bucket}/{prefix}")
             marker = page.next_marker
 
     def has_keys_under(self, bucket: str, prefix: str) -> bool:
@@ -333,6 +345,7 @@ class OSSClient:
             ]
             if not result.is_truncated:
                 return entries
+            _check_marker_advances(marker, result.next_marker, "OSS (list buckets)")
             marker = result.next_marker
 
     # -- ossfs's write paths --------------------------------------------------------------
@@ -357,6 +370,16 @@ class OSSClient:
             sdk_function = getattr(oss2, method_name)
             return self.call(target, lambda: sdk_function(service, *args, **kwargs), retry=False)
         return self.call(target, lambda: method(*args, **kwargs), retry=False)
+
+
+def _check_marker_advances(marker: str, next_marker: str, target: str) -> None:
+    """A truncated page must point past itself; otherwise the listing would never end."""
+    if not next_marker or next_marker <= marker:
+        raise TransientError(
+            f"{target}: the listing is truncated but its next marker {next_marker!r} does not "
+            f"advance past {marker!r}",
+            target=target,
+        )
 
 
 def _name(bucket: str, key: str, version_id: str | None = None) -> str:

@@ -151,3 +151,55 @@ def test_a_failed_block_raises_on_read_and_a_later_read_fetches_again() -> None:
         position += len(got)
     reader.close()
     assert raised
+
+
+def test_forward_jumps_over_blocks_still_in_flight_never_corrupt_reads() -> None:
+    """A block skipped while its fetch still runs must not lend its buffer to a new block."""
+    rng = random.Random(3)
+    lock = threading.Lock()
+
+    def slow_fetch_into(start: int, view: memoryview) -> None:
+        with lock:
+            delay = rng.random() * 0.004
+        threading.Event().wait(delay)
+        view[:] = DATA[start : start + len(view)]
+
+    for seed in range(5):
+        steps = random.Random(seed)
+        reader = SequentialReadAhead(
+            lambda s, e: DATA[s:e], slow_fetch_into, SIZE, block_size=256 * 1024, max_blocks=4
+        )
+        position = 0
+        try:
+            while position < SIZE:
+                if steps.random() < 0.2:
+                    position += steps.randint(1, 600 * 1024)  # jump ahead, maybe past a block
+                length = steps.choice([10, 4096, 100_000])
+                assert (
+                    reader.read(position, position + length) == DATA[position : position + length]
+                )
+                position += length
+        finally:
+            reader.close()
+
+
+def test_a_read_wider_than_the_window_is_exact_and_keeps_nothing() -> None:
+    recorder = Recorder()
+    reader = make(recorder, max_blocks=2)
+    reader.read(0, 100)
+    assert reader.read(100, SIZE) == DATA[100:]
+    assert recorder.ranges == [(0, 100), (100, SIZE)]
+    assert not reader._blocks
+    reader.close()
+
+
+def test_readline_steps_grow_the_window_by_bytes_read_not_by_calls() -> None:
+    """Six ``readline`` calls of a huge object must not stream the whole window."""
+    recorder = Recorder()
+    reader = make(recorder, max_blocks=8)
+    position = 0
+    for _ in range(6):
+        reader.read(position, position + BLOCK)
+        position += 120  # one short line used per call
+    reader.close()
+    assert recorder.fetched <= 4 * BLOCK

@@ -347,12 +347,15 @@ def test_exists_is_not_fooled_by_a_failed_bucket_check(
     oss_server.put_object(oss_bucket, "precious.bin", b"precious")
     oss_server.add_fault(FaultRule("error", method="GET", key="", status=500, times=None))
     assert fs.exists(f"{oss_bucket}/precious.bin") is True
-    assert fs.exists(f"{oss_bucket}/missing.bin") is False
+    # Not an object, and whether it is a directory cannot be known: no "no" either.
+    with pytest.raises(OSError, match="gave up after"):
+        fs.exists(f"{oss_bucket}/missing.bin")
     # A bucket alone: an unknown answer raises, it is not a "yes" either.
     with pytest.raises(OSError, match="gave up after"):
         fs.exists("ossr-no-such-bucket-anywhere")
     assert oss_server.stats().faults_by_kind()["error"] >= CONFIG.max_attempts
     oss_server.clear_faults()
+    assert fs.exists(f"{oss_bucket}/missing.bin") is False
     assert fs.exists("ossr-no-such-bucket-anywhere/key") is False
     assert fs.exists("ossr-no-such-bucket-anywhere") is False
     assert fs.exists(oss_bucket) is True

@@ -152,4 +152,3 @@ def test_progress_of_one_object_stays_steady_through_a_resume(
     result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), callback=progress)
     assert result is not None and result.bytes_reused > 0
     assert progress.size == SIZE and progress.value == SIZE
-

@@ -9,6 +9,7 @@ EXPECTED = {
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidArgumentError",
+    "NotAnObjectError",
     "OSSResumableError",
     "ObjectChangedError",
     "ObjectNotFoundError",
