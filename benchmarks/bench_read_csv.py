@@ -78,9 +78,6 @@ sys.path.insert(0, str(REPO))
 
 CONTENDERS = ("ossr", "ossfs", "simplecache", "local")
 BUCKET = "bench"
-#: Today's defaults of the ossr transfer engine (``oss_resumable_fs/config.py``), used
-#: only where the filesystem's ``transfer_config`` leaves a value as ``None``.
-DEFAULT_CONCURRENCY = 16
 #: Rows generated per numpy block (x 73 bytes: ~37 MiB of text at a time).
 _BLOCK_ROWS = 512 * 1024
 _SEED = 20261124
@@ -235,10 +232,12 @@ class _RSSPoller:
 
 
 def _in_flight_bound(fs: Any, size: int) -> dict[str, Any]:
-    """``concurrency x part_size`` as configured for ``fs`` (``None`` = today's defaults)."""
+    """``concurrency x part_size`` as ``fs`` resolves them for an object of ``size`` bytes."""
     config = fs.transfer_config
-    concurrency = config.concurrency or DEFAULT_CONCURRENCY
-    part_size = config.part_size or config.resolve_part_size(size)
+    part_size = config.resolve_part_size(size)
+    # As the file does: never more connections than there are parts (a 32 MiB CSV at
+    # 8 MiB parts reads ahead on 4, so its bound is 4 x 8 MiB, not 16 x 8 MiB).
+    concurrency = config.resolve_concurrency(size, part_size)
     config_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
     return {
         "concurrency": concurrency,
