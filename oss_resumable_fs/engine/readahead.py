@@ -12,9 +12,10 @@ every read that keeps going (as the kernel's readahead does), up to
 ``max_blocks`` blocks of ``block_size``. A jump drops the window.
 
 Memory: at most ``max_blocks`` blocks, the one being read included; a read
-wider than the whole window is fetched exactly, outside it. Block buffers are allocated once and reused: fresh multi-MiB
-buffers freed from many threads fragment the C allocator's arenas, and the
-process keeps the memory (measured: 4x the in-flight bound while parsing a CSV).
+wider than the whole window is fetched exactly, outside it. Block buffers are
+allocated once and reused: fresh multi-MiB buffers freed from many threads
+fragment the C allocator's arenas, and the process keeps the memory
+(measured: 4x the in-flight bound while parsing a CSV).
 """
 
 from __future__ import annotations

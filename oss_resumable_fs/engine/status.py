@@ -1,13 +1,27 @@
-"""Unfinished downloads, as their checkpoint journals describe them (for a ``status`` command)."""
+"""Unfinished downloads, as their checkpoint journals describe them (for a ``status`` command).
+
+A journal lives beside its destination (``<dest>.ossr-journal``) or, with a
+``checkpoint_dir``, in that directory under a hash of the destination. Either
+way its header records the source and the destination, so a journal is found
+by walking the folders asked about, or by reading every journal in the
+checkpoint directory and keeping those whose destination lies there.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX, JournalCorrupt, read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
+from oss_resumable_fs.engine.sink import PARTIAL_SUFFIX
+
+__all__ = ["UnfinishedDownload", "find_unfinished", "human_size", "list_unfinished"]
+
+#: Names of the files a download keeps beside its destination.
+_ENGINE_SUFFIXES = (JOURNAL_SUFFIX, PARTIAL_SUFFIX, ".ossr-lock")
 
 
 @dataclass(frozen=True)
@@ -25,49 +39,144 @@ class UnfinishedDownload:
     started: float
     #: Seconds since the journal last recorded progress.
     age: float
+    #: Whether ``<destination>.ossr-partial`` (the data) is still there; without it
+    #: the next run starts over.
+    partial_exists: bool = True
 
     def describe(self) -> str:
-        """One line for humans, e.g. for a ``status`` command."""
+        """One line for humans: ``source -> destination: progress``."""
+        return f"{self.headline()}: {self.progress()}"
+
+    def headline(self) -> str:
+        """``oss://bucket/key -> /local/destination``."""
+        return f"{self.source} -> {self.destination}"
+
+    def progress(self) -> str:
+        """How far it got: bytes and parts recorded, and how long ago the last one was."""
         percent = 100.0 * self.bytes_done / self.size if self.size else 100.0
-        return (
-            f"{self.source} -> {self.destination}: {human_size(self.bytes_done)} of "
-            f"{human_size(self.size)} ({percent:.0f}%), "
+        text = (
+            f"{human_size(self.bytes_done)} of {human_size(self.size)} ({percent:.0f}%), "
             f"{self.parts_done}/{self.parts_total} parts, last progress {_human_age(self.age)} ago"
         )
+        if not self.partial_exists:
+            text += "; its partial file is gone: the next run starts over"
+        return text
 
 
 def list_unfinished(directory: str | os.PathLike[str]) -> list[UnfinishedDownload]:
-    """Every readable ``*.ossr-journal`` in ``directory``, sorted by destination.
+    """Every readable ``*.ossr-journal`` directly in ``directory``, sorted by destination.
 
     Unreadable or damaged journals are skipped: a download would start those afresh.
     """
-    found = []
     now = time.time()
     with os.scandir(directory) as entries:
-        for entry in entries:
-            if not entry.name.endswith(JOURNAL_SUFFIX) or not entry.is_file():
-                continue
-            try:
-                state = read_journal(entry.path)
-                modified = entry.stat().st_mtime
-            except (JournalCorrupt, OSError):
-                continue
-            header = state.header
-            parts = plan_parts(header.identity.size, header.part_size)
-            found.append(
-                UnfinishedDownload(
-                    journal_path=entry.path,
-                    source=header.source,
-                    destination=header.destination,
-                    size=header.identity.size,
-                    bytes_done=bytes_in(parts, state.parts),
-                    parts_done=len(state.parts),
-                    parts_total=len(parts),
-                    started=header.created,
-                    age=max(0.0, now - modified),
-                )
+        journals = [e.path for e in entries if e.name.endswith(JOURNAL_SUFFIX) and e.is_file()]
+    found = (_read(path, now) for path in journals)
+    return sorted((item for item in found if item is not None), key=_order)
+
+
+def find_unfinished(
+    paths: Iterable[str | os.PathLike[str]], *, checkpoint_dir: str | os.PathLike[str] | None = None
+) -> list[UnfinishedDownload]:
+    """The unfinished downloads into ``paths``, sorted by destination.
+
+    Each path is a directory, searched recursively (symlinks to directories are
+    not followed), or a destination file (finished or not; an unfinished one
+    does not exist yet), or one of a download's own ``.ossr-*`` files. With
+    ``checkpoint_dir``, the journals there whose destination is one of
+    ``paths`` or lies below one are found too; every one of them when
+    ``paths`` is empty.
+
+    Raises ``FileNotFoundError`` for a path that does not exist and is no
+    unfinished download's destination, and for a missing ``checkpoint_dir``.
+    """
+    now = time.time()
+    paths = [os.path.abspath(os.fspath(path)) for path in paths]
+    found: dict[str, UnfinishedDownload] = {}
+
+    def add(journal: str) -> None:
+        key = os.path.realpath(journal)
+        if key not in found and (item := _read(journal, now)) is not None:
+            found[key] = item
+
+    for path in paths:
+        if os.path.isdir(path):
+            for journal in _walk_journals(path):
+                add(journal)
+        elif path.endswith(JOURNAL_SUFFIX) and os.path.isfile(path):
+            add(path)  # e.g. a journal in a checkpoint directory, named by its hash
+        elif os.path.isfile(journal := _destination_named_by(path) + JOURNAL_SUFFIX):
+            add(journal)
+    if checkpoint_dir is not None:
+        directory = os.path.abspath(os.path.expanduser(os.fspath(checkpoint_dir)))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"checkpoint directory {directory}: no such directory")
+        for item in list_unfinished(directory):
+            if not paths or any(_lies_in(item.destination, path) for path in paths):
+                found.setdefault(os.path.realpath(item.journal_path), item)
+    for path in paths:
+        if not os.path.lexists(path) and not any(
+            _lies_in(item.destination, path) for item in found.values()
+        ):
+            raise FileNotFoundError(
+                f"{path}: no such file or directory, and no unfinished download into it"
             )
-    return sorted(found, key=lambda item: item.destination)
+    return sorted(found.values(), key=_order)
+
+
+def _walk_journals(top: str) -> Iterator[str]:
+    """Every ``*.ossr-journal`` file below ``top``; unreadable directories are passed over."""
+    for directory, _subdirectories, files in os.walk(top):
+        for name in files:
+            if name.endswith(JOURNAL_SUFFIX):
+                yield os.path.join(directory, name)
+
+
+def _destination_named_by(path: str) -> str:
+    """``path``, or the destination whose engine file (``.ossr-partial``...) it is."""
+    for suffix in _ENGINE_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def _lies_in(destination: str, path: str) -> bool:
+    """Whether ``destination`` is ``path`` (or one of its engine files) or lies below it."""
+    destination = _resolved(destination)
+    path = _resolved(_destination_named_by(path))
+    return destination == path or destination.startswith(path.rstrip(os.sep) + os.sep)
+
+
+def _resolved(path: str) -> str:
+    """``path`` absolute, with symlinks in its directory resolved (the name itself kept)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(directory), name)
+
+
+def _read(journal: str, now: float) -> UnfinishedDownload | None:
+    try:
+        state = read_journal(journal)
+        modified = os.stat(journal).st_mtime
+    except (JournalCorrupt, OSError):
+        return None
+    header = state.header
+    parts = plan_parts(header.identity.size, header.part_size)
+    return UnfinishedDownload(
+        journal_path=journal,
+        source=header.source,
+        destination=header.destination,
+        size=header.identity.size,
+        bytes_done=bytes_in(parts, state.parts),
+        parts_done=len(state.parts),
+        parts_total=len(parts),
+        started=header.created,
+        age=max(0.0, now - modified),
+        partial_exists=os.path.exists(header.destination + PARTIAL_SUFFIX),
+    )
+
+
+def _order(item: UnfinishedDownload) -> tuple[str, str]:
+    return item.destination, item.journal_path
 
 
 def human_size(count: float) -> str:

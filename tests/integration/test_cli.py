@@ -19,6 +19,7 @@ import oss2
 import pytest
 
 from oss_resumable_fs import cli
+from oss_resumable_fs.cli import get as cli_get
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.journal import Journal, new_header
@@ -100,10 +101,11 @@ def test_get_shows_progress_on_stderr_and_a_summary_on_stdout(
 
     assert done.returncode == 0, done.stderr
     assert dest.read_bytes() == data
-    # One summary line naming the file, what was fetched and what was resumed.
+    # One summary line (DownloadResult.summary()): the file, what happened, what was fetched.
     (summary,) = done.stdout.splitlines()
-    assert summary.startswith(f"{dest}: 3.0 MiB in ")
-    assert "3.0 MiB fetched, 0 B resumed" in summary
+    assert summary.startswith(f"{dest}: 3.0 MiB downloaded in ")
+    assert "3.0 MiB fetched at " in summary
+    assert "reused" not in summary and "retries" not in summary
     # The tqdm bar, labelled with the object's name, finished at 100%.
     assert "big.bin" in done.stderr
     assert "100%" in done.stderr
@@ -257,13 +259,14 @@ def test_status_lists_each_unfinished_download(oss_server: OSSServer, tmp_path: 
 
     done = run_cli(oss_server, "status", str(tmp_path))
 
+    # Two lines each: what goes where, then how far it got.
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith(f"oss://bkt/a.bin -> {tmp_path / 'a.bin'}: 2.0 MiB of 4.0 MiB (50%)")
-    assert "2/4 parts" in lines[0]
-    assert lines[1].startswith(f"oss://bkt/b.bin -> {tmp_path / 'b.bin'}: 0 B of 3.0 MiB (0%)")
-    assert "0/3 parts" in lines[1]
+    assert len(lines) == 4
+    assert lines[0] == f"oss://bkt/a.bin -> {tmp_path / 'a.bin'}"
+    assert lines[1].startswith("  2.0 MiB of 4.0 MiB (50%), 2/4 parts, last progress ")
+    assert lines[2] == f"oss://bkt/b.bin -> {tmp_path / 'b.bin'}"
+    assert lines[3].startswith("  0 B of 3.0 MiB (0%), 0/3 parts, last progress ")
 
 
 def test_status_of_a_missing_directory_fails_in_one_line(
@@ -314,7 +317,7 @@ def test_a_prefix_found_only_by_the_download_is_refused_too(
     for name, value in cli_env(oss_server).items():
         if name.startswith("OSS_"):
             monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cli, "_is_a_directory", lambda fs, remote: False)  # "an object"
+    monkeypatch.setattr(cli_get, "_is_a_directory", lambda fs, remote: False)  # "an object"
     dest = tmp_path / "p"
     assert cli.main(["get", "-q", f"oss://{oss_bucket}/p", str(dest)]) == 1
     assert not dest.exists()
