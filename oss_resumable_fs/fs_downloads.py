@@ -170,9 +170,18 @@ class DownloadMethods:
         return self.transfer_config.replace(**options)
 
     def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
-        """``info`` of each path (from the listings ``expand_path`` just cached); None if gone."""
+        """Each path's entry, from the listings ``expand_path`` just cached; None if gone.
+
+        One index of every cached listing, not ``info`` per path: that scans the
+        parent's listing each time, quadratic in a flat directory of many files.
+        """
+        listed = {entry["name"]: entry for entries in self.dircache.values() for entry in entries}
         infos: dict[str, dict[str, Any] | None] = {}
         for path in paths:
+            name = self._strip_protocol(path).strip("/")
+            if name in listed:
+                infos[path] = listed[name]
+                continue
             try:
                 infos[path] = self.info(path)
             except OSError:  # gone since the listing: get_file will say so

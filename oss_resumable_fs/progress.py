@@ -95,6 +95,9 @@ class TransferProgress(Callback):
 
     def close(self) -> None:
         with self._lock:
+            # Updates that arrive late (workers outliving a Ctrl-C) must not draw a
+            # new bar below whatever is printed next.
+            self.display = "none"
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None

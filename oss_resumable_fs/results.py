@@ -79,7 +79,8 @@ class GetResult:
             text += f", {human_size(self.bytes_skipped)} already there"
         if self.retries:
             text += f", {self.retries} retries"
-        return text + f", in {self.elapsed:.1f} s ({human_size(self.throughput)}/s)"
+        text += f", in {self.elapsed:.1f} s"
+        return text + (f" ({human_size(self.throughput)}/s)" if self.bytes_fetched else "")
 
     def __repr__(self) -> str:
         return f"GetResult({self.summary()})"
