@@ -94,7 +94,7 @@ async def _send_chunks(
                 chunk[corrupt.pop(0) - sent] ^= 0xFF
             await response.write(chunk)
             sent += len(chunk)
-            if rate is not None:
+            if rate is not None and sent < length:  # not after the last byte: done is done
                 ahead = sent / rate - (time.monotonic() - began)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
