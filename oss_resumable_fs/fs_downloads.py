@@ -21,7 +21,7 @@ from fsspec.utils import isfilelike
 from oss_resumable_fs.config import TransferConfig, check_option_names
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
-from oss_resumable_fs.get_many import get_pairs
+from oss_resumable_fs.get_many import check_on_error, get_pairs
 from oss_resumable_fs.paths import expand_get_pairs
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
 from oss_resumable_fs.results import GetResult
@@ -136,6 +136,7 @@ class DownloadMethods:
         batch_size: int | None = None,
         cancel: threading.Event | None = None,
         restore: bool = False,
+        on_error: str = "raise",
         **transfer_options: Any,
     ) -> GetResult:
         """Download many objects: small ones several at a time, large ones in parallel parts.
@@ -144,9 +145,13 @@ class DownloadMethods:
         can never place a file outside ``lpath``. ``batch_size`` (fsspec's name)
         is how many small files run at once (default ``file_concurrency``).
         Returns a :class:`GetResult`: each file's outcome, and the totals.
+        ``on_error``: ``"raise"`` (the first error stops every file and is
+        raised), ``"return"`` (every file is tried; failures are in the result,
+        with their typed errors) or ``"omit"`` (the same, failures left out).
         """
         # A misspelling fails here, before any request.
-        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel"))
+        check_on_error(on_error)
+        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel", "on_error"))
         pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
         return get_pairs(
             pairs,
@@ -156,6 +161,7 @@ class DownloadMethods:
             file_concurrency=batch_size or self.file_concurrency,
             cancel=cancel,
             options={"restore": restore, **transfer_options},
+            on_error=on_error,
         )
 
     def _config_for(

@@ -15,12 +15,15 @@ from typing import Any
 
 from fsspec.callbacks import Callback
 
-from oss_resumable_fs.errors import DownloadCancelledError
+from oss_resumable_fs.errors import DownloadCancelledError, InvalidArgumentError
 from oss_resumable_fs.paths import is_directory_entry
 from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.results import FileOutcome, GetResult
 
-__all__ = ["SMALL_FILE", "StopEvent", "get_pairs"]
+__all__ = ["ON_ERROR", "SMALL_FILE", "StopEvent", "check_on_error", "get_pairs"]
+
+#: fsspec's names for what to do when one file fails.
+ON_ERROR = ("raise", "return", "omit")
 
 #: Files smaller than this are fetched many at a time by ``get``; larger ones
 #: one after another, each on ``concurrency`` connections of its own.
@@ -38,13 +41,23 @@ def get_pairs(
     file_concurrency: int,
     cancel: threading.Event | None,
     options: dict[str, Any],
+    on_error: str = "raise",
 ) -> GetResult:
     """Download each (remote, local) pair with ``get_file(remote, local, callback=, cancel=)``.
 
     ``callback`` follows fsspec's convention (one unit per file, a branch per
     file) unless it is a :class:`~oss_resumable_fs.progress.TransferProgress`,
     which counts the bytes of all files and the files done.
+
+    ``on_error`` as fsspec spells it: ``"raise"`` stops every file at the first
+    error and raises it; ``"return"`` tries every file and lists the failures
+    (with their typed errors) in the result; ``"omit"`` tries every file and
+    leaves the failures out of it. A cancel or Ctrl-C stops everything anyway.
     """
+    if on_error not in ON_ERROR:
+        raise InvalidArgumentError(
+            f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}"
+        )
     started = time.monotonic()
     directories = [(r, lp) for r, lp in pairs if is_directory_entry(r, infos.get(r))]
     listed_dirs = {r for r, _ in directories}
@@ -80,19 +93,24 @@ def get_pairs(
                 result = get_file(remote, local, callback=child, cancel=stop, **options)
         except DownloadCancelledError:
             raise  # stopped by the caller, or by another file's error (raised instead)
-        except BaseException as exc:
+        except Exception as exc:
+            with finished:
+                outcomes[pair] = FileOutcome(remote, local, "failed", error=str(exc), exception=exc)
+                if on_error != "raise":
+                    _count_done(callback, counts_bytes, outcomes[pair])
+                    return  # the others go on
+                errors.append(exc)
+            stop.set()
+            raise
+        except BaseException as exc:  # Ctrl-C in the caller's thread: stop everything
             with finished:
                 errors.append(exc)
-                outcomes[pair] = FileOutcome(remote, local, "failed", error=str(exc))
             stop.set()
             raise
         with finished:
             status = "directory" if result is None else result.status
             outcomes[pair] = FileOutcome(remote, local, status, result)
-            if counts_bytes:
-                callback.file_done(outcomes[pair])
-            else:
-                callback.relative_update(1)
+            _count_done(callback, counts_bytes, outcomes[pair])
 
     # Large files run one at a time on the caller's thread (each already uses
     # `concurrency` connections) while small files share a pool beside them.
@@ -117,7 +135,23 @@ def get_pairs(
     for future in futures:
         future.result()  # a cancel by the caller
     ordered = tuple(outcomes[pair] for pair in pairs if pair in outcomes)
+    if on_error == "omit":
+        ordered = tuple(outcome for outcome in ordered if outcome.status != "failed")
     return GetResult(ordered, time.monotonic() - started)
+
+
+def check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise InvalidArgumentError(
+            f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}"
+        )
+
+
+def _count_done(callback: Callback, counts_bytes: bool, outcome: FileOutcome) -> None:
+    if counts_bytes:
+        callback.file_done(outcome)
+    else:
+        callback.relative_update(1)
 
 
 class StopEvent(threading.Event):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from oss_resumable_fs.engine.result import DownloadResult, html_table
 from oss_resumable_fs.engine.status import human_size
@@ -20,6 +20,8 @@ class FileOutcome:
     status: str
     result: DownloadResult | None = None
     error: str | None = None
+    #: The typed error of a failed file (``on_error="return"``).
+    exception: BaseException | None = field(default=None, compare=False)
 
     @property
     def size(self) -> int:
@@ -62,6 +64,10 @@ class GetResult:
     @property
     def throughput(self) -> float:
         return self.bytes_fetched / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def failed(self) -> tuple[FileOutcome, ...]:
+        return tuple(f for f in self.files if f.status == "failed")
 
     def summary(self) -> str:
         """One line: files by outcome, bytes by origin, retries, time and throughput."""

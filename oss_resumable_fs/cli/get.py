@@ -158,12 +158,15 @@ def _get_tree(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace)
             [local for _, local, _ in listed],
             callback=progress,
             skip_identical=not args.force,
+            on_error="return",  # every file is tried; the failures are listed at the end
         )
     finally:
         progress.close()
     if not args.quiet:
         echo(result.summary())
-    return 0
+    for failure in result.failed:
+        print(f"{PROG}: failed: {failure.error}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def filter_root(remote: str) -> str:

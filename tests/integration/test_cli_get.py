@@ -439,3 +439,17 @@ def test_filters_that_match_nothing_draw_no_bar(
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith("0 files (nothing to do), 0 B: ")
     assert not dest.exists()
+
+
+def test_get_r_tries_every_file_and_exits_1_listing_the_failures(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        oss_server.put_object(oss_bucket, f"t/{name}.bin", make_data(3000, ord(name)))
+    oss_server.add_fault(FaultRule("error", method="HEAD", key="t/b.bin", status=403, times=None))
+    done = run_cli(oss_server, "get", "-r", f"oss://{oss_bucket}/t/", str(tmp_path / "t"))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["a.bin", "c.bin"]
+    assert "2 downloaded" in done.stdout and "1 failed" in done.stdout
+    failures = [line for line in done.stderr.splitlines() if "failed:" in line]
+    assert len(failures) == 1 and "t/b.bin" in failures[0] and "Traceback" not in done.stderr

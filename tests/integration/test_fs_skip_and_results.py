@@ -152,3 +152,35 @@ def test_progress_of_one_object_stays_steady_through_a_resume(
     result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), callback=progress)
     assert result is not None and result.bytes_reused > 0
     assert progress.size == SIZE and progress.value == SIZE
+
+
+@pytest.mark.parametrize("on_error", ["return", "omit"])
+def test_get_tries_every_file_when_asked_and_reports_each_failure(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path, on_error: str
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        oss_server.put_object(oss_bucket, f"e/{name}.bin", name.encode() * 100)
+    oss_server.add_fault(FaultRule("error", method="HEAD", key="e/b.bin", status=403, times=None))
+    result = fs.get(f"{oss_bucket}/e/", str(out / "e"), recursive=True, on_error=on_error)
+    landed = sorted(p.name for p in (out / "e").iterdir())
+    assert landed == ["a.bin", "c.bin", "d.bin"]
+    assert result.count("downloaded") == 3
+    if on_error == "omit":
+        assert not result.failed and "b.bin" not in repr(result._repr_html_())
+        return
+    (failed,) = result.failed
+    assert failed.remote.endswith("e/b.bin") and isinstance(failed.exception, PermissionError)
+    assert "1 failed" in result.summary()
+
+
+def test_get_stops_at_the_first_error_by_default_and_refuses_a_bad_on_error(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "e/a.bin", b"a")
+    oss_server.add_fault(FaultRule("error", method="HEAD", key="e/a.bin", status=403, times=None))
+    with pytest.raises(PermissionError):
+        fs.get(f"{oss_bucket}/e/", str(out / "e"), recursive=True)
+    oss_server.reset_stats()
+    with pytest.raises(ValueError, match="on_error"):
+        fs.get(f"{oss_bucket}/e/", str(out / "e"), recursive=True, on_error="ignore")
+    assert oss_server.stats().total_requests == 0
