@@ -25,7 +25,7 @@ MAX_PARTS = 10_000
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
 #: Fields given in bytes: they also accept ``"16MiB"``-style strings.
-SIZE_FIELDS = ("part_size", "buffer_size", "single_request_threshold")
+SIZE_FIELDS = ("part_size", "buffer_size", "single_request_threshold", "bandwidth_limit")
 
 
 def parse_size(value: str | int) -> int:
@@ -66,6 +66,7 @@ _INT_FIELDS = (
     "single_request_threshold",
     "max_attempts",
     "max_restarts_on_change",
+    "bandwidth_limit",
 )
 _NUMBER_FIELDS = ("read_timeout", "connect_timeout", "backoff_base", "backoff_max")
 _BOOL_FIELDS = ("verify_crc64", "skip_identical")
@@ -103,6 +104,10 @@ class TransferConfig:
     #: and the local file's CRC-64 equals the object's. Off by default, as fsspec's
     #: ``get_file`` always copies; the CLI and the magics turn it on.
     skip_identical: bool = False
+    #: Bytes per second that every download and read of the process receives in
+    #: all (those with the same limit share one budget); ``"50MiB"`` or bytes.
+    #: ``None``: no cap.
+    bandwidth_limit: int | None = None
 
     def __post_init__(self) -> None:
         for name in SIZE_FIELDS:
@@ -151,6 +156,10 @@ class TransferConfig:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if self.backoff_base < 0 or self.backoff_max < self.backoff_base:
             raise ValueError("need 0 <= backoff_base <= backoff_max")
+        if self.bandwidth_limit is not None and self.bandwidth_limit < KiB:
+            raise ValueError(
+                f"bandwidth_limit must be at least 1 KiB/s, got {self.bandwidth_limit}"
+            )
         if self.max_restarts_on_change < 0:
             raise ValueError("max_restarts_on_change must not be negative")
 

@@ -26,6 +26,7 @@ from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.fetch import RetryPolicy, sleep_polling
 from oss_resumable_fs.engine.ranged_read import read_into, read_parallel
 from oss_resumable_fs.engine.readahead import SequentialReadAhead
+from oss_resumable_fs.engine.throttle import throttled
 from oss_resumable_fs.sources.models import ObjectHead
 from oss_resumable_fs.sources.oss import OSSRangeSource
 
@@ -107,7 +108,7 @@ class ResumableOSSFile(AbstractBufferedFile):
         cache_type: str = PARALLEL_READAHEAD,
         cache_options: dict[str, Any] | None = None,
     ) -> None:
-        self.source = source
+        self.source = throttled(source, config.bandwidth_limit)
         self.head = head
         self.identity = head.identity()
         self._policy = RetryPolicy.from_config(config)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from oss_resumable_fs.config import check_option_names
 from oss_resumable_fs.engine.fetch import RetryPolicy
 from oss_resumable_fs.engine.ranged_read import read_slice
+from oss_resumable_fs.engine.throttle import throttled
 from oss_resumable_fs.errors import ObjectChangedError
 from oss_resumable_fs.files import ResumableOSSFile
 
@@ -43,8 +44,10 @@ class ReadMethods:
     ) -> bytes:
         """Bytes ``[start, end)`` (``end`` exclusive, negative from the end), usually one GET."""
         check_option_names(kwargs, ("version_id",), "cat_file")
-        source = self.range_source(path, kwargs.get("version_id"))
         config = self.transfer_config
+        source = throttled(
+            self.range_source(path, kwargs.get("version_id")), config.bandwidth_limit
+        )
         return read_slice(
             source,
             start,

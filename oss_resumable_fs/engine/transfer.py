@@ -19,6 +19,7 @@ from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
 from oss_resumable_fs.engine.session import TransferSession
 from oss_resumable_fs.engine.source import RangeSource
 from oss_resumable_fs.engine.status import UnfinishedDownload, list_unfinished
+from oss_resumable_fs.engine.throttle import throttled
 
 __all__ = [
     "DownloadResult",
@@ -79,4 +80,5 @@ class Downloader:
         cancel: threading.Event | None = None,
         journal_path: str | None = None,
     ) -> DownloadResult:
+        source = throttled(source, self.config.bandwidth_limit)
         return TransferSession(self, source, destination, progress, cancel, journal_path).run()

@@ -236,6 +236,7 @@ FIELD_VALUES: dict[str, Any] = {
     "verify_crc64": False,
     "checkpoint_dir": "/tmp/ossr-options-checkpoints",
     "skip_identical": True,
+    "bandwidth_limit": 4 * MiB,
 }
 
 

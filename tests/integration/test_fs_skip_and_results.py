@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,21 @@ def test_get_stops_at_the_first_error_by_default_and_refuses_a_bad_on_error(
     with pytest.raises(ValueError, match="on_error"):
         fs.get(f"{oss_bucket}/e/", str(out / "e"), recursive=True, on_error="ignore")
     assert oss_server.stats().total_requests == 0
+
+
+def test_a_bandwidth_limit_caps_downloads_and_reads_together(
+    oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    """2 MiB through a 1 MiB/s cap shared by a download and a read: about 1 s past the burst."""
+    data = make_data(1 * MiB, seed=8)
+    oss_server.put_object(oss_bucket, "a", data)
+    oss_server.put_object(oss_bucket, "b", data)
+    fs = make_fs(oss_server, bandwidth_limit="1MiB")
+    started = time.monotonic()
+    reader = threading.Thread(target=lambda: fs.cat_file(f"{oss_bucket}/b"))
+    reader.start()
+    fs.get_file(f"{oss_bucket}/a", str(out / "a"))
+    reader.join()
+    elapsed = time.monotonic() - started
+    assert (out / "a").read_bytes() == data
+    assert elapsed >= 0.8, elapsed  # one second's burst, then 1 MiB more at 1 MiB/s
