@@ -77,7 +77,8 @@ class DownloadMethods:
             return None
         source = self.range_source(rpath, version_id)
         if restore:
-            restore_if_needed(self.client, bucket, key, version_id, cancel)
+            skip_to = os.fspath(lpath) if config.skip_identical and lpath is not None else None
+            restore_if_needed(self.client, bucket, key, version_id, cancel, local_copy=skip_to)
         if outfile is not None:
             return self._get_into_fileobj(source, outfile, config, callback, cancel)
         if lpath is None:

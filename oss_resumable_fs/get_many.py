@@ -6,6 +6,7 @@ first file that failed is the error raised (not the ones it stopped).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,8 @@ from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.results import FileOutcome, GetResult
 
 __all__ = ["ON_ERROR", "SMALL_FILE", "StopEvent", "check_on_error", "get_pairs"]
+
+log = logging.getLogger(__name__)
 
 #: fsspec's names for what to do when one file fails.
 ON_ERROR = ("raise", "return", "omit")
@@ -64,6 +67,7 @@ def get_pairs(
     files = [(r, lp) for r, lp in pairs if r not in listed_dirs]
     sizes = {r: int((infos.get(r) or {}).get("size") or 0) for r, _ in files}
     counts_bytes = isinstance(callback, TransferProgress)
+    callback = GuardedCallback(callback)
     if counts_bytes:
         callback.start_files(len(files), sum(sizes.values()))
     else:
@@ -89,8 +93,11 @@ def get_pairs(
         if stop.is_set():  # before any request (a queued restore would be billed)
             raise DownloadCancelledError(f"get stopped before {remote} was fetched", target=remote)
         try:
-            with callback.branched(remote, local) as child:
+            child = callback.branched(remote, local)
+            try:
                 result = get_file(remote, local, callback=child, cancel=stop, **options)
+            finally:
+                GuardedCallback(child).close()
         except DownloadCancelledError:
             raise  # stopped by the caller, or by another file's error (raised instead)
         except Exception as exc:
@@ -147,11 +154,45 @@ def check_on_error(on_error: str) -> None:
         )
 
 
-def _count_done(callback: Callback, counts_bytes: bool, outcome: FileOutcome) -> None:
+def _count_done(callback: Any, counts_bytes: bool, outcome: FileOutcome) -> None:
     if counts_bytes:
         callback.file_done(outcome)
     else:
         callback.relative_update(1)
+
+
+class GuardedCallback:
+    """A caller's callback whose failures are logged once and then ignored.
+
+    A progress display that raises is a display's bug: it must not fail a
+    ``get`` (nor mark files failed). Child callbacks are guarded by the engine.
+    """
+
+    def __init__(self, callback: Any) -> None:
+        self._callback: Any = callback
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._callback, name) if self._callback is not None else None
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if method is None:
+                return None
+            try:
+                return method(*args, **kwargs)
+            except Exception:
+                log.warning(
+                    "progress callback %r failed; no more progress shown",
+                    self._callback,
+                    exc_info=True,
+                )
+                self._callback = None
+                return None
+
+        return call
+
+    def branched(self, path_1: str, path_2: str) -> Callback:
+        child = self.__getattr__("branched")(path_1, path_2)
+        return child if isinstance(child, Callback) else Callback()
 
 
 class StopEvent(threading.Event):

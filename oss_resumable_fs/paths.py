@@ -9,9 +9,9 @@ from typing import Any
 from fsspec.implementations.local import LocalFileSystem, make_path_posix, trailing_sep
 from fsspec.utils import other_paths
 
-from oss_resumable_fs.errors import AccessDeniedError
+from oss_resumable_fs.errors import AccessDeniedError, InvalidArgumentError
 
-__all__ = ["ensure_within", "expand_get_pairs", "is_directory_entry"]
+__all__ = ["ensure_within", "expand_get_pairs", "is_directory_entry", "refuse_collisions"]
 
 
 def expand_get_pairs(
@@ -23,7 +23,9 @@ def expand_get_pairs(
 ) -> list[tuple[str, str]]:
     """(remote, local) pairs, expanded exactly as ``AbstractFileSystem.get`` does."""
     if isinstance(lpath, list) and isinstance(rpath, list):
-        return list(zip(rpath, lpath, strict=True))
+        pairs = list(zip(rpath, lpath, strict=True))
+        refuse_collisions(pairs)
+        return pairs
     source_is_str = isinstance(rpath, str)
     # A listing that fails must fail the get, not leave a subtree out of it.
     rpaths = fs.expand_path(rpath, recursive=recursive, maxdepth=maxdepth, on_error="raise")
@@ -41,8 +43,31 @@ def expand_get_pairs(
     )
     lpaths = other_paths(rpaths, lpath, exists=exists, flatten=not source_is_str)
     if isinstance(lpath, str):
-        ensure_within(lpath, lpaths)
-    return list(zip(rpaths, lpaths, strict=True))
+        for remote, local in zip(rpaths, lpaths, strict=True):
+            try:
+                ensure_within(lpath, [local])
+            except AccessDeniedError as error:
+                raise AccessDeniedError(f"key {remote!r}: {error}", target=remote) from None
+    pairs = list(zip(rpaths, lpaths, strict=True))
+    refuse_collisions(pairs)
+    return pairs
+
+
+def refuse_collisions(pairs: list[tuple[str, str]]) -> None:
+    """Two keys that would land on one local file (``a.txt`` and ``./a.txt``) are refused.
+
+    Both would download, each "succeed", and the file would hold whichever
+    finished last: a wrong file that a re-run can never make right.
+    """
+    seen: dict[str, str] = {}
+    for remote, local in pairs:
+        place = os.path.normpath(os.path.abspath(local))
+        if place in seen and seen[place] != remote:
+            raise InvalidArgumentError(
+                f"keys {seen[place]!r} and {remote!r} would both be written to {local!r}",
+                target=remote,
+            )
+        seen[place] = remote
 
 
 def is_directory_entry(rpath: str, info: dict[str, Any] | None) -> bool:

@@ -86,6 +86,22 @@ class TransferProgress(Callback):
             if bar is not None:
                 bar.update(inc)
 
+    def reuse(self, count: int) -> None:
+        """Bytes already there (reused from disk, or skipped): counted, but not as speed.
+
+        Fed to tqdm as if at its start, so the rate and ETA stay those of the
+        bytes actually crossing the network.
+        """
+        with self._lock:
+            self.value += count
+            bar = self._ensure_bar()
+            if bar is not None:
+                bar.n += count
+                bar.last_print_n += count
+                if hasattr(bar, "initial"):
+                    bar.initial += count
+                bar.refresh()
+
     def absolute_update(self, value: int) -> None:
         self.relative_update(value - self.value)
 
@@ -154,3 +170,7 @@ class _FileBranch(Callback):
     def relative_update(self, inc: int = 1) -> None:
         self.value += inc
         self._parent.relative_update(inc)
+
+    def reuse(self, count: int) -> None:
+        self.value += count
+        self._parent.reuse(count)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from oss_resumable_fs.engine.fetch import sleep_polling
+from oss_resumable_fs.engine.integrity import local_file_holds
 from oss_resumable_fs.errors import (
     DownloadCancelledError,
     ObjectNotFoundError,
@@ -62,17 +63,22 @@ def restore_if_needed(
     key: str,
     version_id: str | None,
     cancel: threading.Event | None,
+    *,
+    local_copy: str | None = None,
 ) -> None:
     """``get_file(restore=True)``: restore (and wait for) an Archive object; others need nothing.
 
     A Standard object, or one already restored, is left alone: RestoreObject
     would be refused for it. A missing object is left to the download to report
-    (or to find a directory there).
+    (or to find a directory there). ``local_copy``: a destination that already
+    holds the object (``skip_identical``), which needs no restore.
     """
     try:
         head = client.head_object(bucket, key, version_id)
     except ObjectNotFoundError:
         return
+    if local_copy is not None and local_file_holds(local_copy, head.size, head.crc64):
+        return  # skip_identical will skip it: a restore is billed, and takes hours
     if head.storage_class in ARCHIVE_CLASSES and not head.restored:
         # Restores take minutes to hours: say so where a user or a log can see it.
         restore_and_wait(

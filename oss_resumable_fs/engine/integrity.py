@@ -51,6 +51,24 @@ def file_crc64(path: str | os.PathLike[str], chunk: int = 16 * 1024 * 1024) -> i
     return crc
 
 
+def local_file_holds(path: str | os.PathLike[str], size: int, crc64_value: int | None) -> bool:
+    """Whether the file at ``path`` has exactly ``size`` bytes whose CRC-64 is ``crc64_value``.
+
+    What ``skip_identical`` relies on. CRC-64 catches accidental differences
+    (all but one in 2**64), not deliberate ones: it is no tamper check. A
+    symlink is followed (its target's bytes are compared). Without a CRC to
+    compare with, the answer is no.
+    """
+    if crc64_value is None:
+        return False
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) != size:
+            return False
+        return file_crc64(path) == crc64_value
+    except OSError:
+        return False
+
+
 def _times(matrix: _Matrix, vector: int) -> int:
     result = 0
     column = 0

@@ -221,6 +221,22 @@ class ProgressReporter:
             if self._pending >= self._min_step:
                 self._flush_locked()
 
+    def add_reused(self, count: int) -> None:
+        """Bytes that did not cross the network (reused from disk, or skipped).
+
+        A listener with a ``reuse`` method gets them there, so a progress bar
+        can count them without mistaking them for transfer speed.
+        """
+        if self._listener is None or count == 0:
+            return
+        with self._lock:
+            self._flush_locked()
+            self._reported += count
+            if hasattr(type(self._listener), "reuse"):
+                self._call("reuse", count)
+            else:
+                self._call("relative_update", count)
+
     def flush(self) -> None:
         if self._listener is None:
             return

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
 from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats, sleep_polling
-from oss_resumable_fs.engine.integrity import combine_all, crc64, file_crc64
+from oss_resumable_fs.engine.integrity import combine_all, crc64, local_file_holds
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
@@ -91,9 +91,11 @@ class TransferSession:
         identity = self._stat()
         self.progress.set_size(identity.size)
         if self.config.skip_identical and self._already_there(identity):
-            self.progress.add(identity.size)
-            self.progress.flush()
+            # An older attempt's partial file and journal are of no use any more.
+            self._discard_files()
+            self.progress.add_reused(identity.size)
             return self._result(identity, started, skipped=True)
+        self._check_readable()
         changes = 0
         while True:
             try:
@@ -110,6 +112,7 @@ class TransferSession:
                 log.warning("%s changed during the download; starting over", self.source.name)
                 old_size = identity.size
                 identity = self._stat()
+                self._check_readable()
                 self.progress.restart(identity.size, old_size)
         return self._result(identity, started)
 
@@ -130,24 +133,11 @@ class TransferSession:
         )
 
     def _already_there(self, identity: ObjectIdentity) -> bool:
-        """Whether the destination holds exactly the object: same size, same CRC-64.
-
-        An object whose CRC-64 the service does not know cannot be compared
-        cheaply: it is downloaded.
-        """
+        """Whether the destination holds exactly the object: same size, same CRC-64."""
         if identity.crc64 is None:
             log.info("%s: no CRC-64 to compare with; downloading", self.source.name)
             return False
-        try:
-            if not os.path.isfile(self.destination):
-                return False
-            if os.path.getsize(self.destination) != identity.size:
-                return False
-            return file_crc64(self.destination) == identity.crc64
-        except OSError:
-            return False
-
-    # -- one attempt at one object version ---------------------------------------------
+        return local_file_holds(self.destination, identity.size, identity.crc64)
 
     def _attempt(self, identity: ObjectIdentity) -> None:
         self._check_cancel()
@@ -252,8 +242,7 @@ class TransferSession:
                 )
                 journal = Journal.create(self.journal_path, header)
             self.bytes_reused = bytes_in(parts, good)
-            self.progress.add(self.bytes_reused)
-            self.progress.flush()
+            self.progress.add_reused(self.bytes_reused)
 
             todo = missing_parts(parts, good)
             crcs = {**good, **self._fetch(identity, todo, sink, threads, journal=journal)}
@@ -416,6 +405,16 @@ class TransferSession:
         """
         self._check_cancel()
         return self.policy.call(self.source.stat, self._pause, f"{self.source.name}: HEAD")
+
+    def _check_readable(self) -> None:
+        """A source may refuse an object it can see but not read now (an Archive not restored).
+
+        Asked after the skip check: a local copy of an unrestored object is still
+        a copy, and a refusal before any file is made here leaves nothing behind.
+        """
+        check = getattr(self.source, "check_readable", None)
+        if check is not None:
+            check()
 
     def _pause(self, seconds: float) -> None:
         """Sleep between retries; a cancel cuts it short."""

@@ -30,6 +30,7 @@ class OSSRangeSource:
         self.bucket = bucket
         self.key = key
         self.version_id = version_id
+        self._last_head: ObjectHead | None = None
         self.name = f"oss://{bucket}/{key}"
         if version_id:
             self.name += f"?versionId={version_id}"
@@ -41,17 +42,18 @@ class OSSRangeSource:
         return self._client.head_object(self.bucket, self.key, self.version_id, retry=False)
 
     def stat(self) -> ObjectIdentity:
-        head = self.head()
-        self.check_readable(head)
-        return head.identity()
+        self._last_head = self.head()
+        return self._last_head.identity()
 
-    def check_readable(self, head: ObjectHead) -> None:
+    def check_readable(self, head: ObjectHead | None = None) -> None:
         """Refuse a Cold / Deep Cold Archive object that is not restored, before any GET.
 
-        Archive objects may be readable in real time (a bucket setting): for
-        those the first GET decides (``InvalidObjectState`` if not).
+        ``head`` defaults to the last :meth:`stat`'s. Archive objects may be
+        readable in real time (a bucket setting): for those the first GET
+        decides (``InvalidObjectState`` if not).
         """
-        if head.storage_class in ALWAYS_RESTORE_CLASSES and not head.restored:
+        head = head or self._last_head
+        if head is not None and head.storage_class in ALWAYS_RESTORE_CLASSES and not head.restored:
             raise ObjectNotRestoredError(
                 restore_message(self.name), code="InvalidObjectState", target=self.name
             )

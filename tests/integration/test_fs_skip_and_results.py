@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fsspec.callbacks import Callback
 
 from oss_resumable_fs import ResumableOSSFileSystem
 from oss_resumable_fs.config import MiB
@@ -204,3 +205,83 @@ def test_a_bandwidth_limit_caps_downloads_and_reads_together(
     elapsed = time.monotonic() - started
     assert (out / "a").read_bytes() == data
     assert elapsed >= 0.8, elapsed  # one second's burst, then 1 MiB more at 1 MiB/s
+
+
+class RaisingEverywhere(Callback):
+    def set_size(self, size: int) -> None:
+        raise RuntimeError("set_size")
+
+    def relative_update(self, inc: int = 1) -> None:
+        raise RuntimeError("relative_update")
+
+    def branched(self, path_1: str, path_2: str, **kwargs) -> Callback:
+        raise RuntimeError("branched")
+
+
+class RaisingProgress(TransferProgress):
+    def file_done(self, outcome=None) -> None:
+        raise RuntimeError("file_done")
+
+
+@pytest.mark.parametrize("callback", [RaisingEverywhere(), RaisingProgress(display="none")])
+def test_a_raising_callback_breaks_no_get(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path, callback
+) -> None:
+    for name in ("a", "b"):
+        oss_server.put_object(oss_bucket, f"cb/{name}.bin", name.encode() * 50)
+    result = fs.get(f"{oss_bucket}/cb/", str(out / "cb"), recursive=True, callback=callback)
+    assert result.count("downloaded") == 2 and not result.failed
+    assert sorted(p.name for p in (out / "cb").iterdir()) == ["a.bin", "b.bin"]
+
+
+def test_two_keys_for_one_local_file_are_refused_before_any_transfer(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "k/a.txt", b"one")
+    oss_server.put_object(oss_bucket, "k/b.txt", b"two")
+    oss_server.reset_stats()
+    with pytest.raises(ValueError, match="would both be written"):
+        fs.get(
+            [f"{oss_bucket}/k/a.txt", f"{oss_bucket}/k/b.txt"],
+            [str(out / "x.txt"), str(out / "." / "x.txt")],
+        )
+    assert oss_server.stats().total_requests == 0
+
+
+def test_skipping_removes_an_older_attempts_leftovers(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    target = out / "obj"
+    fs.get_file(f"{oss_bucket}/obj", str(target))
+    oss_server.add_fault(FaultRule("error", method="GET", status=403, byte_range=(SIZE - 10, SIZE)))
+    with pytest.raises(PermissionError):  # a forced re-fetch that fails midway
+        fs.get_file(f"{oss_bucket}/obj", str(target) + ".new")
+    for suffix in (".ossr-partial", ".ossr-journal"):
+        (out / ("obj" + suffix)).write_bytes((out / ("obj.new" + suffix)).read_bytes())
+    oss_server.clear_faults()
+    result = fs.get_file(f"{oss_bucket}/obj", str(target), skip_identical=True)
+    assert result is not None and result.skipped
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("obj.ossr")) == []
+
+
+def test_skip_identical_needs_no_restore_of_an_archived_object(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    data = make_data(300_000, seed=9)
+    oss_server.put_object(oss_bucket, "cold", data, storage_class="ColdArchive")
+    (out / "cold").write_bytes(data)
+    oss_server.reset_stats()
+    result = fs.get_file(f"{oss_bucket}/cold", str(out / "cold"), restore=True, skip_identical=True)
+    assert result is not None and result.skipped
+    assert "RestoreObject" not in oss_server.stats().requests
+
+
+def test_reused_bytes_do_not_count_as_speed(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
+) -> None:
+    fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
+    progress = TransferProgress(display="text", file=io.StringIO())
+    fs.get_file(f"{oss_bucket}/obj", str(out / "obj"), skip_identical=True, callback=progress)
+    bar = progress._bar
+    assert progress.value == SIZE and bar.n == SIZE and bar.n - bar.initial == 0
+    progress.close()
