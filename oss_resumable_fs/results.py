@@ -84,7 +84,7 @@ class GetResult:
         if self.bytes_skipped:
             text += f", {human_size(self.bytes_skipped)} already there"
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
         text += f", in {self.elapsed:.1f} s"
         return text + (f" ({human_size(self.throughput)}/s)" if self.bytes_fetched else "")
 

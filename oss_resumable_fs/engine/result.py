@@ -55,7 +55,7 @@ class DownloadResult:
         if self.bytes_reused:
             text += f", {human_size(self.bytes_reused)} reused"
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
         return text
 
     def __repr__(self) -> str:

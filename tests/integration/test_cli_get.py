@@ -295,7 +295,7 @@ def test_verbose_shows_retries_and_never_a_secret(
     assert retries, done.stderr
     assert " INFO oss_resumable_fs.engine.fetch: " in retries[0]
     assert f"oss://{oss_bucket}/big.bin" in retries[0] and "ServiceUnavailable" in retries[0]
-    assert "1 retries" in done.stdout
+    assert "1 retry" in done.stdout
     everything = done.stdout + done.stderr
     for secret in (sts_secret, token):
         assert secret not in everything
