@@ -47,8 +47,10 @@ class Coordinator:
         self._exception: BaseException | None = None
         self._readers: set[RangeReader] = set()
         #: Workers still running when the caller gave up waiting for them; the
-        #: caller must then leave the files they write to open.
+        #: caller must then leave the files they write to open until
+        #: :attr:`workers_done` is set.
         self.abandoned = False
+        self.workers_done = threading.Event()
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -119,11 +121,12 @@ def run_pool(
     coordinator.check_failed()
     count = min(threads, len(items))
     if count == 0:
+        coordinator.workers_done.set()
         return
     queue = deque(items)
     remaining = [count]
     remaining_lock = threading.Lock()
-    all_done = threading.Event()
+    all_done = coordinator.workers_done
 
     def worker() -> None:
         buffer = memoryview(bytearray(buffer_size))

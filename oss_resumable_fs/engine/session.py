@@ -72,6 +72,10 @@ class TransferSession:
         self.parts_total = 0
         #: Set when workers outlived a Ctrl-C: their files must then stay open.
         self.abandoned = False
+        #: What must wait for abandoned workers: their "done" events, and the
+        #: closing of the files they write.
+        self._workers_running: list[threading.Event] = []
+        self._deferred_closes: list[Any] = []
 
     # -- the whole call ---------------------------------------------------------------
 
@@ -82,10 +86,29 @@ class TransferSession:
         try:
             return self._run_locked(started)
         finally:
-            # Workers that outlived a Ctrl-C may still write: the lock stays held
-            # (until this process exits) so no second download joins them.
-            if not self.abandoned:
+            if self.abandoned:
+                self._release_when_workers_stop(lock)
+            else:
                 lock.release()
+
+    def _release_when_workers_stop(self, lock: TargetLock) -> None:
+        """Workers that outlived a Ctrl-C may still write: their files stay open and the
+        lock held (no second download joins them) until they have stopped; then a
+        re-run in this process (a notebook's kernel) can resume."""
+
+        def reap() -> None:
+            for done in self._workers_running:
+                done.wait()
+            for close in self._deferred_closes:
+                try:
+                    close()
+                except OSError:
+                    log.warning(
+                        "closing %s after a cancel failed", self.partial_path, exc_info=True
+                    )
+            lock.release()
+
+        threading.Thread(target=reap, name="ossr-reaper", daemon=True).start()
 
     def _run_locked(self, started: float) -> DownloadResult:
         identity = self._stat()
@@ -199,8 +222,11 @@ class TransferSession:
             self._verify(identity, parts, crcs, sink, None, threads=1)
             sink.commit(self.destination)
         except BaseException:
-            if not self.abandoned:
-                sink.abort()  # without a journal, partial bytes cannot be reused
+            # Without a journal, partial bytes cannot be reused.
+            if self.abandoned:
+                self._deferred_closes.append(sink.abort)
+            else:
+                sink.abort()
             raise
 
     def _multipart(self, identity: ObjectIdentity, state: JournalState | None) -> None:
@@ -257,10 +283,12 @@ class TransferSession:
             raise
         except BaseException:
             # Cancel, Ctrl-C, a non-transient error: keep everything for a resume.
-            if not self.abandoned:
-                if journal is not None:
-                    journal.close()
-                sink.close()
+            closes = [sink.close] if journal is None else [journal.close, sink.close]
+            if self.abandoned:
+                self._deferred_closes += closes
+            else:
+                for close in closes:
+                    close()
             raise
 
     # -- the phases --------------------------------------------------------------------
@@ -287,7 +315,9 @@ class TransferSession:
                 poll_interval=self.d.poll_interval,
             )
         finally:
-            self.abandoned = self.abandoned or coordinator.abandoned
+            if coordinator.abandoned:
+                self.abandoned = True
+                self._workers_running.append(coordinator.workers_done)
 
     def _fetch(
         self,
