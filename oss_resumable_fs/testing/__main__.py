@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import sys
@@ -46,6 +47,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--region", default=DEFAULT_REGION, help="V4 signing region (default %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG (default 0)")
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes (the parent that started us has gone)",
+    )
     return parser
 
 
@@ -62,6 +68,8 @@ async def _serve(args: argparse.Namespace, root: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.exit_with_stdin:
+        loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
     print(running.endpoint, flush=True)
     try:
         await stop.wait()

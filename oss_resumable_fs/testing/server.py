@@ -149,11 +149,16 @@ class _ProcessBackend:
 
     def __init__(self, args: list[str], secret: str) -> None:
         self._secret = secret
+        # A session of its own: a Ctrl-C (or a notebook's Interrupt) sent to the
+        # parent's process group must not stop the server under the code being
+        # interrupted. It stops with its parent instead: when the parent exits,
+        # the pipe to its standard input closes.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "oss_resumable_fs.testing", *args],
+            [sys.executable, "-m", "oss_resumable_fs.testing", "--exit-with-stdin", *args],
             stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline().strip()
@@ -164,6 +169,8 @@ class _ProcessBackend:
         self.endpoint = line
 
     def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
         self._process.terminate()
         try:
             self._process.wait(START_TIMEOUT)

@@ -87,3 +87,53 @@ def test_thread_mode_reports_refusals_like_process_mode(oss_server: OSSServer) -
         oss_server.put_object("ossr-missing", "k", b"x")
     with pytest.raises(ControlError, match="InvalidArgument"):
         oss_server.put_object("ossr-refusals", "k", b"x", storage_class="Glacier")
+
+
+def test_a_ctrl_c_to_the_parent_spares_the_server_which_ends_with_its_parent() -> None:
+    """A notebook's Interrupt signals the kernel's whole process group: the server must
+    keep serving the code being interrupted, and still stop when the kernel goes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent_code = (
+        "import time\n"
+        "from oss_resumable_fs.testing import OSSServer\n"
+        "server = OSSServer(mode='process').start()\n"
+        "print(server._backend._process.pid, flush=True)\n"
+        "for _ in range(120):\n"
+        "    try:\n"
+        "        time.sleep(0.25)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    try:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        os.killpg(parent.pid, signal.SIGINT)
+        assert parent.stdout.readline().strip() == "interrupted"
+        time.sleep(0.5)
+        assert running(server_pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while running(server_pid):
+        assert time.monotonic() < deadline, "the server outlived its parent"
+        time.sleep(0.1)
