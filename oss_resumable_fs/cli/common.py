@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import shutil
 import sys
 import textwrap
 from typing import TYPE_CHECKING, TextIO
+
+from oss_resumable_fs.urls import require_endpoint
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
@@ -27,9 +28,7 @@ def filesystem(args: argparse.Namespace) -> ResumableOSSFileSystem:
     """The filesystem for ``args``; credentials come from the environment only."""
     from oss_resumable_fs.fs import ResumableOSSFileSystem
 
-    if not (args.endpoint or os.environ.get("OSS_ENDPOINT")):
-        # Checked here: ossfs would only log a warning and fail at the first request.
-        raise ValueError("no OSS endpoint: pass --endpoint or set OSS_ENDPOINT")
+    require_endpoint(args.endpoint, "pass --endpoint")
     options = {"endpoint": args.endpoint, "region": args.region}
     for name in TRANSFER_OPTIONS:
         options[name] = getattr(args, name, None)
@@ -38,13 +37,6 @@ def filesystem(args: argparse.Namespace) -> ResumableOSSFileSystem:
     # Never the credentials: only where requests go and how transfers run.
     log.debug("endpoint %s, region %s, %s", fs._endpoint, fs._region, fs.transfer_config)
     return fs
-
-
-def strip_url(url: str) -> str:
-    """``oss://bucket/key`` or ``ossr://bucket/key`` -> ``bucket/key`` (a trailing ``/`` kept)."""
-    from oss_resumable_fs.fs import ResumableOSSFileSystem
-
-    return str(ResumableOSSFileSystem._strip_protocol(url))
 
 
 def echo(text: str, *, indent: str = "  ", file: TextIO | None = None) -> None:

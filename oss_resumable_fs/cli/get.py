@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import posixpath
-import re
 import sys
 import time
 from glob import has_magic
@@ -20,12 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import NoOpCallback
 
-from oss_resumable_fs.cli.common import PROG, echo, filesystem, log, strip_url
-from oss_resumable_fs.cli.filters import KeyFilter
+from oss_resumable_fs.cli.common import PROG, echo, filesystem, log
 from oss_resumable_fs.engine.status import human_size
-from oss_resumable_fs.errors import TransientError
-from oss_resumable_fs.paths import expand_get_pairs, is_directory_entry
 from oss_resumable_fs.progress import TransferProgress
+from oss_resumable_fs.sources.redact import redact
+from oss_resumable_fs.trees import (
+    directory_message,
+    file_infos,
+    filter_root,
+    is_tree,
+    one_destination,
+    plan_tree,
+)
+from oss_resumable_fs.urls import remote_path
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
@@ -58,12 +64,6 @@ class CliProgress(TransferProgress):
             bar.dynamic_ncols = _with_margin(shape)
         return bar
 
-    def close(self) -> None:
-        # Updates that arrive late (workers outliving a Ctrl-C) must not draw a new bar
-        # below the message that follows.
-        self.display = "none"
-        super().close()
-
 
 def _with_margin(shape: Any) -> Any:
     """tqdm's terminal-size function, the columns reduced by :data:`RIGHT_MARGIN`."""
@@ -83,24 +83,14 @@ def label(name: str, width: int = LABEL_WIDTH) -> str:
 
 def run_get(args: argparse.Namespace) -> int:
     fs = filesystem(args)
-    remote = strip_url(args.url)
-    if has_magic(remote) or remote.endswith("/"):
+    remote = remote_path(args.url)
+    if is_tree(fs, remote, recursive=args.recursive):
         return _get_tree(fs, remote, args)
-    if args.recursive:
-        if _is_a_directory(fs, remote):
-            return _get_tree(fs, remote, args)
-        # else: an object; cp -r of a file copies the file.
-    elif _is_a_directory(fs, remote):
-        # As cp does without -r: refuse a directory, before anything is made on disk,
-        # rather than exit 0 having downloaded nothing.
-        return _refuse_directory(remote)
     return _get_one(fs, remote, args)
 
 
 def _get_one(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace) -> int:
-    dest = args.dest
-    if os.path.isdir(dest) or dest.endswith(os.sep):
-        dest = os.path.join(dest, posixpath.basename(remote))
+    dest = one_destination(remote, args.dest)
     dest_existed = os.path.lexists(dest)
     progress = NoOpCallback() if args.quiet else CliProgress(posixpath.basename(remote))
     try:
@@ -111,7 +101,7 @@ def _get_one(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace) 
         if not dest_existed:
             with contextlib.suppress(OSError):
                 os.rmdir(dest)
-        return _refuse_directory(remote)
+        raise IsADirectoryError(directory_message(remote))
     if not args.quiet:
         # The destination as it was typed (cp and rsync echo paths so), not made absolute.
         echo(dataclasses.replace(result, path=dest).summary())
@@ -119,43 +109,25 @@ def _get_one(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace) 
 
 
 def _get_tree(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace) -> int:
-    """Every object under the prefix (or matching the glob) into ``args.dest``.
-
-    DEST receives what is under the prefix, whether or not it exists yet and
-    whether or not the URL ends in ``/`` (rclone's ``copy``, not ``cp -r``): a
-    second run finds every file where the first put it, and skips it.
-    """
-    if os.path.exists(args.dest) and not os.path.isdir(args.dest):
-        raise NotADirectoryError(f"{args.dest} is not a directory: get -r needs one for DEST")
-    root = filter_root(remote)
-    rules = KeyFilter(args.include, args.exclude)
+    """Every object under the prefix (or matching the glob) into ``args.dest``, as
+    :mod:`oss_resumable_fs.trees` maps them (rclone's ``copy``, not ``cp -r``)."""
     started = time.monotonic()
-    source = remote if has_magic(remote) else root
-    recursive = args.recursive or not has_magic(remote)
-    pairs = expand_get_pairs(fs, source, args.dest, recursive, None)
-    infos = _listed_infos(fs)
-    listed = [(r, local, _info(fs, infos, r)) for r, local in pairs]
-    if rules:
-        # Only the files wanted; their directories are made as each one lands.
-        listed = [
-            (r, local, info)
-            for r, local, info in listed
-            if not is_directory_entry(r, info) and rules.wants(relative_key(r, root))
-        ]
-    files = [info for r, _, info in listed if not is_directory_entry(r, info)]
+    plan = plan_tree(fs, remote, args.dest, args.include, args.exclude, recursive=args.recursive)
+    files = file_infos(plan)
     log.info(
         "listed oss://%s in %.2f s: %d files, %s",
-        source,
+        remote if has_magic(remote) else filter_root(remote),
         time.monotonic() - started,
         len(files),
         human_size(sum(int((info or {}).get("size") or 0) for info in files)),
     )
     quiet = args.quiet or not files  # (no bar for nothing: the summary says so)
-    progress = NoOpCallback() if quiet else CliProgress(posixpath.basename(root.rstrip("/")))
+    name = posixpath.basename(filter_root(remote).rstrip("/"))
+    progress = NoOpCallback() if quiet else CliProgress(name)
     try:
         result = fs.get(
-            [r for r, _, _ in listed],
-            [local for _, local, _ in listed],
+            [r for r, _, _ in plan],
+            [local for _, local, _ in plan],
             callback=progress,
             skip_identical=not args.force,
             on_error="return",  # every file is tried; the failures are listed at the end
@@ -165,71 +137,6 @@ def _get_tree(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace)
     if not args.quiet:
         echo(result.summary())
     for failure in result.failed:
-        print(f"{PROG}: failed: {failure.error}", file=sys.stderr)
+        # As every other error: whatever an error echoes of a request is blanked.
+        print(f"{PROG}: failed: {redact(str(failure.error))}", file=sys.stderr)
     return 1 if result.failed else 0
-
-
-def filter_root(remote: str) -> str:
-    """The prefix that ``--include`` / ``--exclude`` globs are relative to, ending in ``/``.
-
-    ``bucket/data`` and ``bucket/data/`` give ``bucket/data/``; a glob URL
-    (``bucket/data/*.csv``) the directory before its first wildcard.
-    """
-    if not has_magic(remote):
-        return remote.rstrip("/") + "/"
-    head = re.split(r"[*?\[]", remote, maxsplit=1)[0]
-    return head[: head.rfind("/") + 1]
-
-
-def relative_key(remote_path: str, root: str) -> str:
-    """``remote_path`` relative to ``root`` (its name alone if it is not below it)."""
-    if remote_path.startswith(root):
-        return remote_path[len(root) :]
-    return posixpath.basename(remote_path.rstrip("/"))
-
-
-def _listed_infos(fs: ResumableOSSFileSystem) -> dict[str, dict[str, Any]]:
-    """Every entry the listings just cached, by name: one pass, however many files."""
-    return {
-        entry["name"]: entry
-        for entries in list(fs.dircache.values())
-        for entry in entries
-        if isinstance(entry, dict) and "name" in entry
-    }
-
-
-def _info(
-    fs: ResumableOSSFileSystem, infos: dict[str, dict[str, Any]], path: str
-) -> dict[str, Any] | None:
-    found = infos.get(path.rstrip("/"))
-    if found is not None:
-        return found
-    try:
-        return dict(fs.info(path))
-    except OSError:  # gone since the listing: get says so
-        return None
-
-
-def _is_a_directory(fs: ResumableOSSFileSystem, remote: str) -> bool:
-    """A bucket, or a key that is no object but has keys under ``key/``.
-
-    One HEAD, and a one-key listing only when it says 404. A failure that
-    persists through the retries is left to the download, which says it better.
-    """
-    try:
-        return bool(fs.info(remote)["type"] == "directory")
-    except FileNotFoundError:
-        if "/" not in remote.strip("/"):
-            raise  # no such bucket
-        return False
-    except TransientError:
-        return False
-
-
-def _refuse_directory(remote: str) -> int:
-    echo(
-        f"{PROG}: oss://{remote} is a directory (a prefix or a bucket); "
-        "use -r to download what is under it",
-        file=sys.stderr,
-    )
-    return 1

@@ -8,15 +8,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from oss_resumable_fs.cli.common import filesystem, log, strip_url
+from oss_resumable_fs.cli.common import filesystem, log
 from oss_resumable_fs.engine.status import human_size
+from oss_resumable_fs.urls import remote_path
 
 __all__ = ["long_rows", "run_ls"]
 
 
 def run_ls(args: argparse.Namespace) -> int:
     fs = filesystem(args)
-    path = strip_url(args.url)
+    path = remote_path(args.url, buckets=True)
     started = time.monotonic()
     if args.recursive:
         entries = list(fs.find(path, detail=True).values())  # objects only

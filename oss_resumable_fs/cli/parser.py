@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from glob import has_magic
 from importlib import metadata
 
 from oss_resumable_fs.cli.common import PROG
-from oss_resumable_fs.cli.filters import GlobError, KeyFilter
 from oss_resumable_fs.config import parse_size as config_parse_size
 from oss_resumable_fs.errors import InvalidArgumentError
 
@@ -79,6 +77,9 @@ journals. Each PATH is a folder, searched recursively, or a destination file
 --checkpoint-dir (named by a hash of their destination) are read there and
 listed when their destination is one of the PATHs or lies below one; with
 --checkpoint-dir and no PATH, all of them. Default PATH: the current folder.
+Then partial and lock files (.ossr-partial, .ossr-lock) that no journal found
+describes: their journal may be in a checkpoint directory not given, or they
+are no download's at all.
 """
 
 
@@ -214,10 +215,9 @@ def _run(module: str, function: str):  # -> Callable[[argparse.Namespace], int]
 
 def _check_get(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors that argparse cannot see: bad globs, filters without -r."""
+    from oss_resumable_fs.trees import key_filter, looks_like_a_tree
+
     try:
-        KeyFilter(args.include, args.exclude)
-    except GlobError as error:
+        key_filter(args.include, args.exclude, tree=looks_like_a_tree(args.url, args.recursive))
+    except ValueError as error:
         parser.error(str(error))
-    tree = args.recursive or args.url.endswith("/") or has_magic(args.url)
-    if (args.include or args.exclude) and not tree:
-        parser.error("--include / --exclude select keys below a prefix: add -r")

@@ -1,12 +1,15 @@
 """IPython / Jupyter magics: ``%load_ext oss_resumable_fs``.
 
 =================================  ===========================================================
-``%oss_get URL DEST``              download (``-r`` a prefix); skips identical files unless
-                                   ``--force``; progress bar; Ctrl-C, then run again to resume
+``%oss_get URL DEST``              download (``-r`` a prefix, as ``oss-resumable get`` does,
+                                   ``--include`` / ``--exclude``); skips identical files
+                                   unless ``--force``; progress bar; Ctrl-C, then run again
+                                   to resume
 ``%oss_ls URL``                    a DataFrame of a bucket or prefix
 ``%oss_info URL``                  one object's size, ETag, CRC-64, storage class, date
 ``%oss_status [DIR]``              unfinished downloads below DIR and how far they got
-``%oss_clean [DIR] [--yes]``       remove their partial / journal / lock files
+``%oss_clean [DIR] [--yes]``       remove their partial / journal / lock files (files no
+                                   journal describes only with ``--orphans``)
 ``%oss_config``                    endpoint, region, credentials, transfer defaults
 =================================  ===========================================================
 

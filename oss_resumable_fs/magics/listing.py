@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.engine.status import human_size
-from oss_resumable_fs.magics.transfers import remote_path
+from oss_resumable_fs.urls import remote_path
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
@@ -19,7 +19,7 @@ COLUMNS = ("name", "type", "size", "last_modified", "storage_class", "etag")
 
 def ls(fs: ResumableOSSFileSystem, url: str) -> Any:
     """The entries under ``url`` (buckets for ``oss://``): a DataFrame, or None once printed."""
-    path = "" if url.rstrip("/") in ("oss:", "ossr:") else remote_path(url)
+    path = remote_path(url, buckets=True)
     rows = [_row(entry) for entry in fs.ls(path, detail=True, refresh=True)]
     try:
         import pandas as pd

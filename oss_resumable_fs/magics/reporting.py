@@ -128,8 +128,11 @@ def _asks_for_help(line: str) -> bool:
 
 
 def _secret_fields(args: argparse.Namespace | None) -> list[str]:
+    """The secret values given: not a ``$name`` IPython left unexpanded, which is only a
+    name, and is refused by saying it."""
     names = ("key_id", "key_secret", "token")
-    return [v for v in (getattr(args, n, None) for n in names) if isinstance(v, str)]
+    values = (getattr(args, n, None) for n in names)
+    return [v for v in values if isinstance(v, str) and not v.startswith("$")]
 
 
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)")

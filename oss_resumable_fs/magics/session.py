@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.status import human_size
-from oss_resumable_fs.errors import InvalidArgumentError
+from oss_resumable_fs.urls import check_endpoint, require_endpoint
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
@@ -51,6 +51,17 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value}" for name, value in self.rows())
         return f"Settings({shown})"
+
+    def connection(self) -> dict[str, Any]:
+        """Where requests go and who signs them, as the filesystem's arguments."""
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "key": self.key_id,
+            "secret": self.key_secret,
+            "token": self.token,
+            "anon": self.anon,
+        }
 
     def transfer_options(self) -> dict[str, Any]:
         """The transfer defaults that were set, as ``TransferConfig`` fields."""
@@ -137,32 +148,16 @@ def validate(settings: Settings) -> None:
     the filesystem would refuse; no request is made."""
     from oss_resumable_fs.sources.auth import resolve_identity
 
-    resolve_identity(
-        endpoint=settings.endpoint,
-        key=settings.key_id,
-        secret=settings.key_secret,
-        token=settings.token,
-        region=settings.region,
-        anon=settings.anon,
-    )
+    if settings.endpoint is not None:
+        check_endpoint(settings.endpoint)
+    resolve_identity(**settings.connection())
     TransferConfig(**settings.transfer_options())
 
 
 def build_filesystem(settings: Settings) -> ResumableOSSFileSystem:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
 
-    if not (settings.endpoint or os.environ.get("OSS_ENDPOINT")):
-        # Checked here: ossfs would only log a warning and fail at the first request.
-        raise InvalidArgumentError(
-            "no OSS endpoint: run %oss_config --endpoint URL, or set OSS_ENDPOINT"
-        )
+    require_endpoint(settings.endpoint, "run %oss_config --endpoint URL")
     return ResumableOSSFileSystem(
-        endpoint=settings.endpoint,
-        key=settings.key_id,
-        secret=settings.key_secret,
-        token=settings.token,
-        region=settings.region,
-        anon=settings.anon,
-        skip_instance_cache=True,
-        **settings.transfer_options(),
+        skip_instance_cache=True, **settings.connection(), **settings.transfer_options()
     )

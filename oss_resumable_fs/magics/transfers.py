@@ -9,35 +9,39 @@ from typing import TYPE_CHECKING, Any
 
 from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
 from oss_resumable_fs.engine.status import UnfinishedDownload, human_size, list_unfinished
-from oss_resumable_fs.errors import InvalidArgumentError, TransientError
+from oss_resumable_fs.errors import InvalidArgumentError
 from oss_resumable_fs.magics.reporting import Interrupted
 from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.results import GetResult
+from oss_resumable_fs.trees import (
+    directory_message,
+    filter_root,
+    is_tree,
+    key_filter,
+    looks_like_a_tree,
+    one_destination,
+    plan_tree,
+)
+from oss_resumable_fs.urls import remote_path
 
 if TYPE_CHECKING:
-    from oss_resumable_fs.fs import ResumableOSSFileSystem
     from oss_resumable_fs.magics.session import MagicSession
 
-__all__ = ["get", "remote_path"]
-
-
-def remote_path(url: str) -> str:
-    """``oss://bucket/key``, ``ossr://bucket/key`` or ``bucket/key`` -> ``bucket/key``."""
-    from oss_resumable_fs.fs import ResumableOSSFileSystem
-
-    scheme, found, _ = url.partition("://")
-    if found and scheme not in ("oss", "ossr"):
-        raise InvalidArgumentError(f"{url}: not an oss:// URL")
-    path = ResumableOSSFileSystem._strip_protocol(url)
-    if not path.strip("/"):
-        raise InvalidArgumentError(f"{url}: name a bucket (oss://bucket/key)")
-    return path
+__all__ = ["get"]
 
 
 def get(session: MagicSession, args: argparse.Namespace) -> DownloadResult | GetResult | None:
-    """Run ``%oss_get``; the result, or None when there was nothing to download."""
+    """Run ``%oss_get``; the result, or None when there was nothing to download.
+
+    What it downloads, and where each object lands, is what ``oss-resumable get``
+    does (:mod:`oss_resumable_fs.trees`): a prefix lands in DEST itself, so the
+    same cell run again finds every file and skips it.
+    """
     if args.output is not None and not args.output.isidentifier():
         raise InvalidArgumentError(f"-o needs a variable name, got {args.output!r}")
+    # IPython keeps quotes in a magic's arguments: '*.csv' as typed in a shell is *.csv.
+    include, exclude = _unquoted(args.include), _unquoted(args.exclude)
+    key_filter(include, exclude, tree=looks_like_a_tree(args.url, args.recursive))
     fs = session.filesystem()
     remote = remote_path(args.url)
     dest = os.path.expanduser(args.dest)
@@ -46,25 +50,25 @@ def get(session: MagicSession, args: argparse.Namespace) -> DownloadResult | Get
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     display = "none" if args.quiet else session.settings.progress
-    recursive = args.recursive or remote.endswith("/")
-    if not recursive:
-        if _is_a_directory(fs, remote):
-            raise IsADirectoryError(_directory_message(remote))
-        if os.path.isdir(dest) or dest.endswith(("/", os.sep)):
-            dest = os.path.join(dest, os.path.basename(remote))
-    name = os.path.basename(remote.rstrip("/")) or remote
+    tree = is_tree(fs, remote, recursive=args.recursive)
+    if tree:
+        plan = plan_tree(fs, remote, dest, include, exclude, recursive=args.recursive)
+    else:
+        dest = one_destination(remote, dest)
+    name = os.path.basename(filter_root(remote).rstrip("/") if tree else remote) or remote
     progress = TransferProgress(name, display=display)  # type: ignore[arg-type]
     try:
-        if recursive:
+        if tree:
+            remotes, locals_ = [r for r, _, _ in plan], [local for _, local, _ in plan]
             result: DownloadResult | GetResult | None = fs.get(
-                remote, dest, recursive=True, callback=progress, **options
+                remotes, locals_, callback=progress, **options
             )
         else:
             result = fs.get_file(remote, dest, callback=progress, **options)
     except KeyboardInterrupt:
         progress.close()  # end the bar's line before the message
         config = fs.transfer_config.replace(checkpoint_dir=options.get("checkpoint_dir"))
-        if recursive:
+        if tree:
             message = "Interrupted: run the cell again to resume; files already there are skipped."
         else:
             message = _interrupted_message(_kept(journal_path_for(dest, config)))
@@ -72,31 +76,14 @@ def get(session: MagicSession, args: argparse.Namespace) -> DownloadResult | Get
     finally:
         progress.close()
     if result is None:  # the object went away meanwhile, leaving a prefix
-        raise IsADirectoryError(_directory_message(remote))
+        raise IsADirectoryError(directory_message(remote))
     if not args.quiet:
         print(result.summary())
     return result
 
 
-def _is_a_directory(fs: ResumableOSSFileSystem, remote: str) -> bool:
-    """A bucket, or a key that is no object but has keys under ``key/`` (as the CLI decides).
-
-    A missing key is left to the download, which says so better.
-    """
-    try:
-        return bool(fs.info(remote, refresh=True)["type"] == "directory")
-    except FileNotFoundError:
-        if "/" not in remote.strip("/"):
-            raise  # no such bucket
-        return False
-    except TransientError:
-        return False
-
-
-def _directory_message(remote: str) -> str:
-    return (
-        f"oss://{remote} is a directory (a prefix or a bucket); use -r to download what is under it"
-    )
+def _unquoted(globs: list[str]) -> list[str]:
+    return [g[1:-1] if len(g) > 1 and g[0] == g[-1] and g[0] in "'\"" else g for g in globs]
 
 
 def _kept(journal_path: str) -> UnfinishedDownload | None:

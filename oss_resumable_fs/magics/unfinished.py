@@ -1,102 +1,39 @@
 """``%oss_status`` / ``%oss_clean``: unfinished downloads below a directory, and their files.
 
-An unfinished download leaves, beside its destination ``D``, ``D.ossr-partial``
-(the data), ``D.ossr-journal`` (the checkpoint, unless a checkpoint directory
-holds it) and perhaps a stale ``D.ossr-lock``. Status reads the journals to
-say how far each got; clean removes the files, under the download's own lock
-so that one running right now is left alone.
+They are found as ``oss-resumable status`` finds them
+(:mod:`oss_resumable_fs.cli.leftovers`): a readable journal, beside its
+destination or in a checkpoint directory, says what a download's files are;
+a partial or lock file that no journal found describes is an orphan. Status
+lists both; clean removes, under each download's own lock (so that one running
+right now is left alone), the files journals describe, and orphans only with
+``orphans=True``: the journal of one may be in a checkpoint directory that was
+not given, and its partial file the progress that download would resume from.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-from dataclasses import dataclass, field
 
+from oss_resumable_fs.cli.leftovers import Leftover, find_leftovers
 from oss_resumable_fs.engine.lock import LOCK_SUFFIX, TargetLock
-from oss_resumable_fs.engine.result import resolve_directory
-from oss_resumable_fs.engine.sink import PARTIAL_SUFFIX
-from oss_resumable_fs.engine.status import UnfinishedDownload, find_unfinished, human_size
+from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.errors import DownloadInProgressError
 
-__all__ = ["Leftover", "clean", "find", "status"]
-
-
-@dataclass
-class Leftover:
-    """What one unfinished download left on disk."""
-
-    destination: str
-    files: list[str] = field(default_factory=list)
-    #: From its journal, when there is a readable one.
-    unfinished: UnfinishedDownload | None = None
-
-    @property
-    def in_progress(self) -> bool:
-        """Whether a download holds its lock now (in this process or another)."""
-        try:
-            fd = os.open(self.destination + LOCK_SUFFIX, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops the lock we may have taken
-        return False
-
-    def bytes_on_disk(self) -> int:
-        total = 0
-        for path in self.files:
-            with contextlib.suppress(OSError):
-                total += os.stat(path).st_blocks * 512
-        return total
-
-    def describe(self) -> str:
-        if self.unfinished is not None:
-            text = self.unfinished.describe()
-        else:
-            has_partial = any(path.endswith(PARTIAL_SUFFIX) for path in self.files)
-            text = f"{self.destination}: " + (
-                "partial file without a readable journal (a new download starts afresh)"
-                if has_partial
-                else "leftover lock file"
-            )
-        return text + (" [in progress now]" if self.in_progress else "")
+__all__ = ["clean", "find", "status"]
 
 
 def find(directory: str, checkpoint_dirs: list[str]) -> list[Leftover]:
-    """Unfinished downloads whose destination is below ``directory``, by destination.
+    """Unfinished downloads whose destination is below ``directory``, then orphans there.
 
-    Those with a journal (beside them, or in one of ``checkpoint_dirs``), and
-    partial or lock files that no journal describes.
+    Journals are looked for beside each destination and in those of
+    ``checkpoint_dirs`` that exist (the session's may not yet).
     """
     root = os.path.abspath(os.path.expanduser(directory))
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{directory}: no such directory")
-    found: dict[str, Leftover] = {}
-
-    def leftover(destination: str) -> Leftover:
-        key = resolve_directory(destination)
-        return found.setdefault(key, Leftover(key))
-
     existing = [d for d in checkpoint_dirs if os.path.isdir(os.path.expanduser(d))]
-    for checkpoints in [None, *existing]:
-        for item in find_unfinished([root], checkpoint_dir=checkpoints):
-            entry = leftover(item.destination)
-            entry.unfinished = item
-            entry.files.append(item.journal_path)
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
-            suffix = next((s for s in (PARTIAL_SUFFIX, LOCK_SUFFIX) if name.endswith(s)), None)
-            if suffix is not None:
-                path = os.path.join(folder, name)
-                leftover(path[: -len(suffix)]).files.append(path)
-    for entry in found.values():
-        entry.files = sorted(set(entry.files))
-    return [found[key] for key in sorted(found)]
+    return find_leftovers([root], list(dict.fromkeys(existing)))
 
 
 def status(directory: str, checkpoint_dirs: list[str]) -> str:
@@ -104,27 +41,40 @@ def status(directory: str, checkpoint_dirs: list[str]) -> str:
     where = os.path.abspath(os.path.expanduser(directory))
     if not leftovers:
         return f"no unfinished downloads below {where}"
-    lines = [f"{len(leftovers)} unfinished download(s) below {where}:"]
-    lines += [f"  {entry.describe()}" for entry in leftovers]
-    lines.append("Run the same %oss_get again to resume; %oss_clean --yes removes their files.")
+    orphans = sum(entry.orphan for entry in leftovers)
+    downloads = len(leftovers) - orphans
+    head = f"{downloads} unfinished download(s)"
+    if orphans:
+        head += f", and {orphans} leftover(s) no journal describes,"
+    lines = [f"{head} below {where}:", *(f"  {entry.describe()}" for entry in leftovers)]
+    if downloads:
+        lines.append("Run the same %oss_get again to resume; %oss_clean --yes removes their files.")
+    if orphans:
+        lines.append(
+            "%oss_clean leaves files no journal describes alone; --orphans removes them too."
+        )
     return "\n".join(lines)
 
 
-def clean(directory: str, checkpoint_dirs: list[str], *, yes: bool) -> str:
+def clean(directory: str, checkpoint_dirs: list[str], *, yes: bool, orphans: bool = False) -> str:
     leftovers = find(directory, checkpoint_dirs)
     where = os.path.abspath(os.path.expanduser(directory))
     if not leftovers:
         return f"no unfinished downloads below {where}"
+    chosen = [entry for entry in leftovers if orphans or not entry.orphan]
+    spared = [] if orphans else [entry for entry in leftovers if entry.orphan]
     if not yes:
         lines = ["Would remove (run %oss_clean again with --yes to remove them):"]
-        for entry in leftovers:
+        for entry in chosen:
             if entry.in_progress:
                 lines.append(f"  (in progress now, left alone) {entry.destination}")
                 continue
             lines += [f"  {path}{_size(path)}" for path in entry.files]
-        return "\n".join(lines)
+        if not chosen:
+            lines = ["Would remove nothing."]
+        return "\n".join(lines + _spared(spared))
     lines, removed, freed = [], 0, 0
-    for entry in leftovers:
+    for entry in chosen:
         freed_here = entry.bytes_on_disk()
         try:
             _remove(entry)
@@ -138,7 +88,17 @@ def clean(directory: str, checkpoint_dirs: list[str], *, yes: bool) -> str:
         removed += 1
         freed += freed_here
     head = f"Removed the files of {removed} unfinished download(s), {human_size(freed)} freed:"
-    return "\n".join([head, *lines])
+    if not chosen:
+        head = "Removed nothing."
+    return "\n".join([head, *lines, *_spared(spared)])
+
+
+def _spared(entries: list[Leftover]) -> list[str]:
+    """What is left alone for want of ``--orphans``: every file, and why."""
+    if not entries:
+        return []
+    lines = ["Left alone, as no journal found describes them (--orphans removes them too):"]
+    return lines + [f"  {path}" for entry in entries for path in entry.files]
 
 
 def _remove(entry: Leftover) -> None:

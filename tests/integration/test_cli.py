@@ -18,8 +18,7 @@ from pathlib import Path
 import oss2
 import pytest
 
-from oss_resumable_fs import cli
-from oss_resumable_fs.cli import get as cli_get
+from oss_resumable_fs import cli, trees
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.journal import Journal, new_header
@@ -317,7 +316,7 @@ def test_a_prefix_found_only_by_the_download_is_refused_too(
     for name, value in cli_env(oss_server).items():
         if name.startswith("OSS_"):
             monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cli_get, "_is_a_directory", lambda fs, remote: False)  # "an object"
+    monkeypatch.setattr(trees, "is_a_directory", lambda fs, remote: False)  # "an object"
     dest = tmp_path / "p"
     assert cli.main(["get", "-q", f"oss://{oss_bucket}/p", str(dest)]) == 1
     assert not dest.exists()
@@ -364,6 +363,23 @@ def test_a_wrong_secret_is_refused_and_never_printed(
 def test_no_endpoint(oss_server: OSSServer, oss_bucket: str, tmp_path: Path) -> None:
     done = run_cli(oss_server, "get", f"oss://{oss_bucket}/k", str(tmp_path / "k"), OSS_ENDPOINT="")
     assert "OSS_ENDPOINT" in assert_one_line_failure(done)
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:port", "oss$cn-hangzhou", "https://u@h"])
+def test_an_endpoint_that_is_no_url_or_host(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path, endpoint: str
+) -> None:
+    for where in (["--endpoint", endpoint], []):
+        done = run_cli(oss_server, "ls", f"oss://{oss_bucket}", *where, OSS_ENDPOINT=endpoint)
+        line = assert_one_line_failure(done)
+        assert f"endpoint {endpoint!r} is not a URL or host name" in line
+
+
+def test_a_url_of_another_scheme_is_refused(oss_server: OSSServer, tmp_path: Path) -> None:
+    for args in (["get", "s3://bkt/k", str(tmp_path / "k")], ["ls", "s3://bkt/"]):
+        line = assert_one_line_failure(run_cli(oss_server, *args))
+        assert line == f"oss-resumable: {args[1]}: not an oss:// URL"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -242,6 +242,16 @@ def test_include_and_exclude(
     assert (local_dirs(dest) if dest.exists() else []) == sorted(wanted_dirs)
 
 
+def test_a_glob_that_matches_nothing_says_so(
+    oss_server: OSSServer, oss_bucket: str, tmp_path: Path
+) -> None:
+    put_tree(oss_server, oss_bucket)
+    for recursive in ([], ["-r"]):
+        url = f"oss://{oss_bucket}/p/*.none"
+        line = assert_one_line_failure(run_cli(oss_server, "get", *recursive, url, str(tmp_path)))
+        assert line == f"oss-resumable: {url}: no key matches"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -454,3 +464,34 @@ def test_get_r_tries_every_file_and_exits_1_listing_the_failures(
     assert "2 downloaded" in done.stdout and "1 failed" in done.stdout
     failures = [line for line in done.stderr.splitlines() if "failed:" in line]
     assert len(failures) == 1 and "t/b.bin" in failures[0] and "Traceback" not in done.stderr
+
+
+def test_a_failure_of_get_r_is_printed_with_credentials_blanked(
+    oss_server: OSSServer,
+    oss_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As every other error the command prints: what an error echoes of a signed request
+    (an STS token, a signature) is blanked."""
+    from oss_resumable_fs import cli
+    from oss_resumable_fs.fs import ResumableOSSFileSystem
+    from oss_resumable_fs.results import FileOutcome, GetResult
+
+    put_tree(oss_server, oss_bucket)
+    for name, value in cli_env(oss_server).items():
+        if name.startswith("OSS_"):
+            monkeypatch.setenv(name, value)
+    token = "STS-token-VERY-SECRET-abcdef0123"
+    echoed = f"refused: GET /p/a.csv?security-token={token}&Signature=c2lnbmVk"
+
+    def failing_get(self, rpaths, lpaths, **options):
+        failed = FileOutcome(rpaths[0], lpaths[0], "failed", error=echoed)
+        return GetResult(files=(failed,), elapsed=0.1)
+
+    monkeypatch.setattr(ResumableOSSFileSystem, "get", failing_get)
+    assert cli.main(["get", "-rq", f"oss://{oss_bucket}/p", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("oss-resumable: failed: refused: GET /p/a.csv?security-token=<redacted>")
+    assert token not in err and "c2lnbmVk" not in err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from oss_resumable_fs.cli.leftovers import ORPHAN_NOTE
 from oss_resumable_fs.config import MiB, TransferConfig
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.journal import Journal, new_header
@@ -213,8 +214,13 @@ def test_status_with_a_checkpoint_dir(oss_server: OSSServer, tmp_path: Path) -> 
     )
     cp = ["--checkpoint-dir", str(checkpoints)]
 
-    # The folder holds no journal of one.bin; the checkpoint directory does.
-    assert sources(status_lines(oss_server, str(downloads))) == ["oss://bkt/beside.bin"]
+    # The folder holds no journal of one.bin; the checkpoint directory does. Without it,
+    # one.bin's partial file is listed as what it is: data no journal found describes.
+    partial = downloads / "x" / "one.bin.ossr-partial"
+    assert sources(status_lines(oss_server, str(downloads))) == [
+        "oss://bkt/beside.bin",
+        f"{partial}: {ORPHAN_NOTE}",
+    ]
     lines = status_lines(oss_server, str(downloads), *cp)
     assert sources(lines) == ["oss://bkt/beside.bin", "oss://bkt/one.bin"]
     assert f"-> {downloads / 'x' / 'one.bin'}: 2.0 MiB of 4.0 MiB (50%)" in lines[1]
@@ -250,3 +256,32 @@ def test_help(oss_server: OSSServer, args: list[str]) -> None:
     done = run_cli(oss_server, *args)
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith("usage: oss-resumable")
+
+
+def test_status_lists_files_no_journal_describes_as_the_magic_does(
+    oss_server: OSSServer, tmp_path: Path
+) -> None:
+    """A partial whose journal is elsewhere, or someone's notes.ossr-partial: listed after the
+    downloads, by ``status`` and ``%oss_status`` alike (one finder for both)."""
+    from oss_resumable_fs.magics import unfinished
+
+    work, checkpoints = tmp_path / "work", tmp_path / "checkpoints"
+    interrupted_download(work / "big.bin", 4 * MiB, 2)
+    interrupted_download(work / "away.bin", 2 * MiB, 1, checkpoints)
+    (work / "sub").mkdir()
+    (work / "sub" / "notes.ossr-partial").write_text("mine")
+    (work / "sub" / "stale.ossr-lock").write_bytes(b"")
+    (work / "link.ossr-partial").symlink_to(work / "big.bin.ossr-partial")
+
+    lines = status_lines(oss_server, str(work))
+    assert sources(lines) == ["oss://bkt/big.bin"] + [
+        f"{work / name}: {ORPHAN_NOTE}"
+        for name in ("away.bin.ossr-partial", "sub/notes.ossr-partial", "sub/stale.ossr-lock")
+    ]
+    magic = unfinished.status(str(work), []).splitlines()[1:-2]
+    assert [re.sub(r", last progress \d+ s ago$", "", line.strip()) for line in magic] == lines
+    # A destination whose only file is its partial names it, as a destination does.
+    assert status_lines(oss_server, str(work / "away.bin")) == [lines[1]]
+    # With the checkpoint directory, its journal says what it is.
+    cp = ["--checkpoint-dir", str(checkpoints)]
+    assert sources(status_lines(oss_server, str(work / "away.bin"), *cp)) == ["oss://bkt/away.bin"]

@@ -201,7 +201,7 @@ def test_help_lists_the_options(shell: InteractiveShell) -> None:
         assert option in io.stdout
     for option in ("--checkpoint-dir DIR", "-o VAR, --output VAR", "-q, --quiet", "URL", "DEST"):
         assert option in io.stdout
-    assert "%oss_get [-r] [--force]" in io.stdout  # the generated usage line
+    assert "%oss_get [-r] [--include GLOB] [--exclude GLOB] [--force]" in io.stdout  # usage
     # `%oss_get --help` prints the same help instead of failing.
     result, io = run(shell, "%oss_get --help")
     assert result.success and "--part-size SIZE" in io.stdout
@@ -289,6 +289,54 @@ def test_get_recursive_downloads_a_prefix(
     line = assert_one_error_line(*run(ip, f"%oss_get oss://{oss_bucket}/tree local2"))
     assert "is a directory" in line and "use -r" in line
     assert not Path("local2").exists()
+
+
+def test_get_recursive_run_again_without_a_slash_skips_everything(
+    ip: InteractiveShell, oss_server: OSSServer, oss_bucket: str
+) -> None:
+    """As oss-resumable get (rclone copy): DEST receives what is under the prefix, whether
+    or not DEST exists yet, so the same cell run again finds every file and skips it."""
+    files = {"data/x.bin": make_data(2000, 3), "data/sub/y.bin": make_data(3000, 4)}
+    for key, data in files.items():
+        oss_server.put_object(oss_bucket, key, data)
+    cell = f"%oss_get -r oss://{oss_bucket}/data out"
+
+    result, io = run(ip, cell)
+    assert result.success and io.stdout.startswith("2 files (2 downloaded)"), io.stderr
+    oss_server.reset_stats()
+    result, io = run(ip, cell)  # now "out" exists: fsspec's cp -r would nest into out/data/
+
+    assert result.success and io.stdout.startswith("2 files (2 skipped)"), io.stderr
+    assert oss_server.stats().bytes_served == {}
+    assert sorted(str(p.relative_to("out")) for p in Path("out").rglob("*") if p.is_file()) == [
+        "sub/y.bin",
+        "x.bin",
+    ]
+    assert Path("out/sub/y.bin").read_bytes() == files["data/sub/y.bin"]
+
+
+def test_get_recursive_include_exclude_and_globs(
+    ip: InteractiveShell, oss_server: OSSServer, oss_bucket: str
+) -> None:
+    for key in ("d/a.csv", "d/b.bin", "d/tmp/c.csv", "d/2024/e.csv"):
+        oss_server.put_object(oss_bucket, key, key.encode())
+
+    result, io = run(ip, f"%oss_get -r oss://{oss_bucket}/d f --include '*.csv' --exclude tmp/")
+    assert result.success, io.stderr
+    assert sorted(str(p.relative_to("f")) for p in Path("f").rglob("*") if p.is_file()) == [
+        "2024/e.csv",
+        "a.csv",
+    ]
+    # A wildcard implies a tree, as in oss-resumable get: only the keys it matches.
+    result, io = run(ip, f"%oss_get oss://{oss_bucket}/d/*.csv g")
+    assert result.success, io.stderr
+    assert [p.name for p in Path("g").iterdir()] == ["a.csv"]
+    # Filters select keys below a prefix; a bad glob fails before any request.
+    line = assert_one_error_line(*run(ip, f"%oss_get oss://{oss_bucket}/d/a.csv h --include x"))
+    assert "add -r" in line
+    line = assert_one_error_line(*run(ip, f"%oss_get -r oss://{oss_bucket}/d h --include 'a/'"))
+    assert "names a directory" in line
+    assert not Path("h").exists()
 
 
 def test_get_output_stores_the_result(
@@ -474,6 +522,53 @@ def test_config_never_shows_the_secret(
     assert oss_server.access_key_id not in shown
 
 
+def test_config_refuses_a_variable_that_was_not_expanded(
+    ip: InteractiveShell, oss_server: OSSServer
+) -> None:
+    # One undefined $name: IPython passes the whole line on as typed.
+    line = assert_one_error_line(
+        *run(ip, "%oss_config --endpoint $endpoint --key-secret $undefined_secret")
+    )
+    assert line == (
+        "ERROR: $undefined_secret was not expanded: is the variable defined? (IPython "
+        "passes a line on as typed when a $name in it is not defined)"
+    )
+    magics = ip.magics_manager.registry["OSSMagics"]
+    assert magics.session.settings.endpoint == oss_server.endpoint  # nothing was changed
+    assert magics.session.settings.key_secret == oss_server.access_key_secret
+    line = assert_one_error_line(*run(ip, "%oss_config --checkpoint-dir $nowhere"))
+    assert "$nowhere was not expanded" in line
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["oss$host.example.com", "http://127.0.0.1:port", "oss-cn-hangzhou!", "https://u@h"]
+)
+def test_config_refuses_an_endpoint_that_is_no_url(ip: InteractiveShell, endpoint: str) -> None:
+    ip.user_ns["bad"] = endpoint
+    line = assert_one_error_line(*run(ip, "%oss_config --endpoint $bad"))
+    assert f"endpoint {endpoint!r} is not a URL or host name" in line
+
+
+def test_config_warns_of_a_secret_typed_in_the_cell(
+    ip: InteractiveShell, oss_server: OSSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = oss_server.access_key_secret
+    result, io = run(ip, f"%oss_config --key-secret {secret}")
+
+    assert result.success
+    (warning,) = io.stderr.splitlines()
+    assert warning.startswith("WARNING: the --key-secret value typed in this cell is now in ")
+    assert "the notebook and in IPython's history" in warning
+    assert "without a value" in warning and "OSS_ACCESS_KEY_SECRET" in warning
+    assert secret not in io.stdout + io.stderr
+    # Through a variable, or asked for: no warning.
+    assert run(ip, "%oss_config --key-secret $key_secret")[1].stderr == ""
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
+    assert run(ip, "%oss_config --key-secret")[1].stderr == ""
+    result, io = run(ip, "%oss_config --token STS-token-typed-here")
+    assert result.success and "the --token value typed in this cell" in io.stderr
+
+
 def test_config_asks_for_a_secret_given_without_a_value(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, oss_server: OSSServer
 ) -> None:
@@ -596,9 +691,11 @@ def test_clean_leaves_a_running_download_alone(ip: InteractiveShell) -> None:
     lock = TargetLock(str(Path.cwd() / "busy.bin")).acquire()
     try:
         status = run(ip, "%oss_status")[1].stdout
-        assert "busy.bin: partial file without a readable journal" in status
+        assert (
+            "busy.bin.ossr-partial, " in status and "busy.bin.ossr-lock: no journal found" in status
+        )
         assert "[in progress now]" in status
-        result, io = run(ip, "%oss_clean --yes")
+        result, io = run(ip, "%oss_clean --yes --orphans")
         assert result.success
         assert "left alone (in progress now)" in io.stdout
         assert Path("busy.bin.ossr-partial").exists()
@@ -606,6 +703,53 @@ def test_clean_leaves_a_running_download_alone(ip: InteractiveShell) -> None:
         assert not Path("stale.bin.ossr-lock").exists()
     finally:
         lock.release()
+
+
+def test_clean_removes_only_what_a_journal_describes_unless_orphans(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    """A partial whose journal is in a checkpoint directory not given is progress, and
+    notes.ossr-partial someone's file: both stay unless --orphans."""
+    from .test_cli_ls_status import interrupted_download
+
+    checkpoints = tmp_path / "checkpoints"
+    journal = interrupted_download(Path.cwd() / "big.bin", 4 * MiB, 2, checkpoints)
+    described = interrupted_download(Path.cwd() / "beside.bin", 2 * MiB, 1)
+    Path("notes.ossr-partial").write_text("my notes")
+    Path("proj").mkdir()
+    Path("proj/model.ossr-lock").write_text("mine")
+    Path("link.ossr-partial").symlink_to(tmp_path / "elsewhere")  # never a download's
+    orphans = [Path.cwd() / p for p in ("big.bin.ossr-partial", "notes.ossr-partial")]
+    orphans.append(Path.cwd() / "proj/model.ossr-lock")
+
+    lines = run(ip, "%oss_status")[1].stdout.splitlines()
+    assert lines[0] == (
+        f"1 unfinished download(s), and 3 leftover(s) no journal describes, below {Path.cwd()}:"
+    )
+    assert lines[1].startswith(f"  oss://bkt/beside.bin -> {Path.cwd() / 'beside.bin'}: ")
+    for line, orphan in zip(lines[2:5], orphans, strict=True):
+        assert line == (
+            f"  {orphan}: no journal found here; it may be in a checkpoint directory "
+            "(look there with --checkpoint-dir DIR), or the file is no download's"
+        )
+    assert "--orphans removes them too" in lines[-1]
+
+    result, io = run(ip, "%oss_clean --yes")
+    assert result.success
+    assert io.stdout.startswith("Removed the files of 1 unfinished download(s)")
+    assert not described.exists() and not Path("beside.bin.ossr-partial").exists()
+    assert "Left alone, as no journal found describes them" in io.stdout
+    assert all(p.exists() for p in orphans) and journal.exists()
+
+    # With its checkpoint directory, big.bin is a download again: its partial goes with it.
+    result, io = run(ip, f"%oss_clean --yes --checkpoint-dir {checkpoints}")
+    assert f"removed {journal}" in io.stdout and not journal.exists()
+    assert not orphans[0].exists() and orphans[1].exists()
+
+    result, io = run(ip, "%oss_clean --yes --orphans")
+    assert result.success and f"removed {orphans[1]}" in io.stdout
+    assert not orphans[1].exists() and not orphans[2].exists()
+    assert Path("link.ossr-partial").is_symlink()
 
 
 # -- in a real IPython process, as a user tries it --------------------------------------

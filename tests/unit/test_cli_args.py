@@ -8,8 +8,10 @@ import pytest
 
 from oss_resumable_fs.cli import build_parser, common, parse_size
 from oss_resumable_fs.cli.filters import GlobError, KeyFilter, glob_to_regex
-from oss_resumable_fs.cli.get import filter_root, label, relative_key
+from oss_resumable_fs.cli.get import label
 from oss_resumable_fs.cli.ls import long_rows
+from oss_resumable_fs.trees import filter_root, key_filter, looks_like_a_tree, relative_key
+from oss_resumable_fs.urls import check_endpoint, remote_path, require_endpoint
 
 
 @pytest.mark.parametrize(
@@ -147,6 +149,69 @@ def test_bad_globs(include, exclude, message):
 )
 def test_filter_root(remote, root):
     assert filter_root(remote) == root
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("oss://b/k", "b/k"),
+        ("ossr://b/k/", "b/k/"),
+        ("b/k", "b/k"),
+        ("oss://b", "b"),
+    ],
+)
+def test_remote_path(url, path):
+    assert remote_path(url) == path
+
+
+def test_remote_path_refuses_other_schemes_and_no_bucket():
+    with pytest.raises(ValueError, match="not an oss:// URL"):
+        remote_path("s3://b/k")
+    for url in ("oss://", "ossr:///"):
+        with pytest.raises(ValueError, match="name a bucket"):
+            remote_path(url)
+        assert remote_path(url, buckets=True) == ""
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://oss-cn-hangzhou.aliyuncs.com",
+        "oss-cn-hangzhou.aliyuncs.com",
+        "http://127.0.0.1:9000",
+        "http://[::1]:9000/",
+        "my_minio:9000",
+    ],
+)
+def test_check_endpoint_takes_urls_and_hosts(endpoint):
+    assert check_endpoint(f" {endpoint} ") == endpoint
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["$endpoint", "http://h:port", "h!", "https://user@h", "https://h?x=1", "http://", "-h.com"],
+)
+def test_check_endpoint_refuses_what_is_no_url_or_host(endpoint):
+    with pytest.raises(ValueError, match="is not a URL or host name"):
+        check_endpoint(endpoint)
+
+
+def test_require_endpoint_says_how_to_set_one(monkeypatch):
+    monkeypatch.delenv("OSS_ENDPOINT", raising=False)
+    with pytest.raises(ValueError, match="no OSS endpoint: pass --endpoint, or set OSS_ENDPOINT"):
+        require_endpoint(None, "pass --endpoint")
+    monkeypatch.setenv("OSS_ENDPOINT", "$OSS_HOST")
+    with pytest.raises(ValueError, match="is not a URL or host name"):
+        require_endpoint(None, "pass --endpoint")
+
+
+def test_key_filter_needs_a_tree():
+    assert key_filter([], [], tree=False).wants("x")
+    assert not key_filter(["*.csv"], [], tree=True).wants("x.bin")
+    with pytest.raises(ValueError, match="add -r"):
+        key_filter(["*.csv"], [], tree=False)
+    assert looks_like_a_tree("oss://b/p/", False) and looks_like_a_tree("oss://b/*.csv", False)
+    assert not looks_like_a_tree("oss://b/p", False) and looks_like_a_tree("oss://b/p", True)
 
 
 def test_relative_key():
