@@ -6,7 +6,7 @@ names a prefix or bucket and ``-r`` is given. A tree lands as ``rclone copy``
 puts it, not as ``cp -r`` does: DEST receives what is under the prefix,
 whether or not DEST exists yet and whether or not the URL ends in ``/``, so a
 second run finds every file where the first one put it, and skips it.
-``--include`` / ``--exclude`` (:mod:`oss_resumable_fs.cli.filters`) select keys
+``--include`` / ``--exclude`` (:mod:`oss_resumable_fs.filters`) select keys
 by their path below the prefix.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from glob import has_magic
 from typing import TYPE_CHECKING, Any
 
-from oss_resumable_fs.cli.filters import KeyFilter
 from oss_resumable_fs.errors import ObjectNotFoundError, OSSResumableError, TransientError
+from oss_resumable_fs.filters import KeyFilter
 from oss_resumable_fs.paths import expand_get_pairs, is_directory_entry
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from oss_resumable_fs.cli import build_parser, common, parse_size
-from oss_resumable_fs.cli.filters import GlobError, KeyFilter, glob_to_regex
 from oss_resumable_fs.cli.get import label
 from oss_resumable_fs.cli.ls import long_rows
+from oss_resumable_fs.filters import GlobError, KeyFilter, glob_to_regex
 from oss_resumable_fs.trees import filter_root, key_filter, looks_like_a_tree, relative_key
 from oss_resumable_fs.urls import check_endpoint, remote_path, require_endpoint
 
