@@ -18,12 +18,18 @@ progress=False, **transfer_options)``
 **What goes where.** One prefix URL is listed recursively on the client (the
 listing ``fs.get`` uses) and each object lands at ``local_dir/<key relative to
 the prefix>``. A list of paths (``ossr://``, ``oss://`` or ``bucket/key``)
-lands at ``local_dir/<basename>``, as fsspec's ``get`` of a list does; two
-objects with the same basename are refused before anything starts. Every
-destination is checked on the client and again on the worker to resolve
-inside ``local_dir`` (``..`` in a key, or a symlink out of the tree): such an
-object is reported failed and nothing is written for it. ``local_dir`` is the
-path *as the workers see it*; a relative one is made absolute on the client.
+lands at ``local_dir/<basename>``, as fsspec's ``get`` of a list does; an
+object named twice in the list is fetched (and reported) once. Every
+destination is normalised and checked on the client, before any task starts:
+one that resolves outside ``local_dir`` (``..`` in a key, or a symlink out of
+the tree; checked again on the worker, against its own disk), and objects
+whose destinations collide, are reported failed and nothing is written for
+them; the others are fetched. Colliding: two objects at one path (``a.txt``
+and ``./a.txt`` under a prefix, two equal basenames in a list: each names the
+other, and neither is fetched, since whichever finished last would have won),
+or an object where another needs a directory (``x`` and ``x/y``: ``x`` fails,
+``x/y`` lands). ``local_dir`` is the path *as the workers see it*; a relative
+one is made absolute on the client.
 
 **How it runs.** One task per object: ``client.map(..., pure=False,
 retries=retries)`` with the key prefix ``ossr-get`` (that is what the dashboard's
@@ -71,9 +77,20 @@ not ``retries``), and on a shared destination the new task *resumes* from the
 journal the dead one left beside the destination. When every object is done,
 ``raise_on_error=True`` (the default: a failure must not pass unnoticed)
 raises :class:`GetManyError`, whose ``.result`` is the full
-:class:`GetManyResult`; ``raise_on_error=False`` returns it. Ctrl-C cancels the
-objects not started; those in flight finish on their workers (dask cannot stop a
-running task) and keep their checkpoints.
+:class:`GetManyResult`; ``raise_on_error=False`` returns it.
+
+**Ctrl-C** (any exception in the waiting client) cancels the tasks, then closes
+the call's semaphore. Tasks not started never start. dask cannot interrupt a
+running task, so each task watches its own state on its worker (cancelled, or
+released because the client went away): one waiting for a lease asks the
+semaphore a second at a time and gives up, one downloading stops within about a
+second through ``get_file(cancel=...)``; a stopped download keeps its partial
+file and journal, and the next call resumes it.
+
+**Asynchronous clients.** ``get_many`` blocks until every object is done; with
+``Client(..., asynchronous=True)`` call it in a thread,
+``await asyncio.to_thread(get_many, ..., client=client)`` (called in the event
+loop itself it raises ``InvalidArgumentError`` rather than hang).
 
 **The result** lists every object in the order given (or listed) as an
 :class:`ObjectOutcome`: ``remote``, ``local``, ``status`` (``downloaded``,
@@ -104,7 +121,9 @@ table in notebooks) with ``failed``, ``ok``, ``by_host()`` and
   ``OSS_SESSION_TOKEN`` / ``OSS_ENDPOINT`` from its environment (the client lists
   the prefix with its own). A refreshing provider (ECS RAM role, STS) must
   pickle: wrap it in :class:`LazyCredentialsProvider`, which ships only its
-  factory and arguments and builds one provider per worker process.
+  factory and arguments and builds one provider per worker process. An option
+  that does not pickle is refused before anything starts, with an
+  ``InvalidArgumentError`` that names the option but shows no value.
 - *Endpoint*: workers inside Alibaba Cloud should use the ``-internal`` endpoint
   (free, faster traffic); the client only lists.
 - *oss:// URLs*: ``client.register_plugin(UseResumableForOSS())`` makes every

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from html import escape
 
 from oss_resumable_fs.engine.result import html_table
 from oss_resumable_fs.engine.status import human_size
@@ -51,13 +52,14 @@ class GetManyResult(GetResult):
     """Every object of one ``get_many``, in the order they were given (or listed).
 
     ``files`` holds :class:`ObjectOutcome` items. Besides :class:`GetResult`'s
-    totals (``bytes_fetched``, ``count("failed")``, ``summary()``...):
-    ``failed``, ``ok``, ``by_host()`` and ``raise_for_errors()``.
+    totals and ``failed`` (``bytes_fetched``, ``count("failed")``, ``summary()``...):
+    ``ok``, ``by_host()`` and ``raise_for_errors()``. In a notebook, its table
+    shows the first :attr:`HTML_ROWS` objects and every failure (up to as many
+    again), and says how many more there are.
     """
 
-    @property
-    def failed(self) -> tuple[ObjectOutcome, ...]:
-        return tuple(f for f in self.files if f.status == "failed")  # type: ignore[misc]
+    #: Objects shown in the notebook table, before the failures not among them.
+    HTML_ROWS = 50
 
     @property
     def ok(self) -> bool:
@@ -88,22 +90,34 @@ class GetManyResult(GetResult):
         return f"GetManyResult({self.summary()})"
 
     def _repr_html_(self) -> str:
-        rows = []
-        for f in self.files:
-            result = f.result
-            rows.append(
-                {
-                    "status": f.status,
-                    "remote": f.remote,
-                    "local": f.local,
-                    "host": getattr(f, "host", None) or "",
-                    "worker": getattr(f, "worker", None) or "",
-                    "size": human_size(result.identity.size) if result is not None else "",
-                    "fetched": human_size(result.bytes_fetched) if result is not None else "",
-                    "error": f.error or "",
-                }
-            )
-        return html_table(self.summary(), rows)
+        limit = self.HTML_ROWS
+        shown = list(range(min(limit, len(self.files))))
+        later_failures = [
+            i for i in range(len(shown), len(self.files)) if self.files[i].status == "failed"
+        ]
+        shown += later_failures[:limit]
+        rows = [_html_row(self.files[i]) for i in shown]
+        table = html_table(self.summary(), rows)
+        hidden = len(self.files) - len(shown)
+        if hidden:
+            failed = len(later_failures) - len(later_failures[:limit])
+            more = f"… {hidden} more" + (f" ({failed} of them failed)" if failed else "")
+            table += f"<p>{escape(more)}: see <code>.files</code> and <code>.failed</code></p>"
+        return table
+
+
+def _html_row(f: FileOutcome) -> dict[str, str]:
+    result = f.result
+    return {
+        "status": f.status,
+        "remote": f.remote,
+        "local": f.local,
+        "host": getattr(f, "host", None) or "",
+        "worker": getattr(f, "worker", None) or "",
+        "size": human_size(result.identity.size) if result is not None else "",
+        "fetched": human_size(result.bytes_fetched) if result is not None else "",
+        "error": f.error or "",
+    }
 
 
 class GetManyError(OSSResumableError):

@@ -5,6 +5,16 @@ transfer options and, optionally, a ``distributed.Semaphore``, which pickles
 by name), builds the filesystem there (fsspec caches the instance in the
 worker process, one per worker thread), takes its connection leases and runs
 ``get_file``. It never receives a live connection or filesystem.
+
+**Stopping.** dask cannot interrupt a running task, so a task stops itself
+once it is cancelled (Ctrl-C in the client, ``client.cancel``, the client
+gone): it reads its own state on its worker (``get_worker().state.tasks``,
+local, no request) while it waits for a lease (``acquire`` with a timeout of
+:data:`LEASE_POLL` seconds, in a loop) and while it downloads (the ``cancel``
+event of ``get_file`` reads as set once the task is cancelled; the partial
+file and its journal stay, to resume). The task's own state rather than an
+event on the scheduler: nothing to create or clean up, and it also follows a
+client that died without cancelling anything.
 """
 
 from __future__ import annotations
@@ -12,15 +22,27 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from oss_resumable_fs.dask._results import ObjectOutcome
-from oss_resumable_fs.errors import ObjectNotRestoredError
+from oss_resumable_fs.errors import DownloadCancelledError, ObjectNotRestoredError
 from oss_resumable_fs.paths import ensure_within
 
-__all__ = ["PERMANENT_ERRORS", "Job", "TaskFailed", "connections_for", "fetch_object"]
+__all__ = [
+    "LEASE_POLL",
+    "PERMANENT_ERRORS",
+    "Job",
+    "TaskFailed",
+    "TaskStop",
+    "connections_for",
+    "fetch_object",
+]
+
+#: Seconds a task waits for a lease before it looks again whether it was cancelled.
+LEASE_POLL = 1.0
 
 #: Errors that another attempt cannot fix: reported as failed at once, never
 #: retried by dask (a missing or refused object, a bad option, an unrestored
@@ -50,6 +72,8 @@ class Job:
     root: str
     #: From the listing; ``None`` when the object was named in a list.
     size: int | None = None
+    #: Listed as a directory (a prefix, no object): ``get_file`` makes the directory.
+    directory: bool = False
 
 
 class TaskFailed(Exception):
@@ -78,6 +102,41 @@ def connections_for(size: int, config: Any, per_object: int) -> int:
     return max(1, min(per_object, parts))
 
 
+class TaskStop(threading.Event):
+    """An event that also reads as set once the dask task running it is cancelled.
+
+    Given to ``get_file(cancel=...)``: the engine only asks ``is_set()`` (it
+    polls), and this asks the worker's own record of the task, no request.
+    Outside a dask task it is a plain event.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancelled = _task_cancelled_probe()
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._cancelled()
+
+
+def _task_cancelled_probe() -> Callable[[], bool]:
+    """A function telling whether the task running in this thread was cancelled."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError):  # not inside a dask task
+        return lambda: False
+
+    def cancelled() -> bool:
+        # "cancelled": the scheduler no longer wants the result (the key is
+        # released while the task still runs); "resumed" means wanted again.
+        task = worker.state.tasks.get(key)
+        return task is None or task.state in ("cancelled", "released", "forgotten")
+
+    return cancelled
+
+
 def fetch_object(
     job: Job,
     *,
@@ -85,9 +144,15 @@ def fetch_object(
     options: dict[str, Any],
     per_worker_connections: int,
     semaphore: Any = None,
+    semaphore_is_ours: bool = False,
 ) -> ObjectOutcome:
-    """The dask task: download ``job`` with ``get_file`` on this worker."""
+    """The dask task: download ``job`` with ``get_file`` on this worker.
+
+    ``semaphore_is_ours``: the semaphore was made (and registered) by this
+    ``get_many`` call, which closes it when the call ends.
+    """
     worker, host = _where()
+    stop = TaskStop()
     try:
         ensure_within(job.root, [job.local])  # this worker's disk: its own symlinks
         fs = _filesystem(storage_options)
@@ -96,8 +161,14 @@ def fetch_object(
             size = job.size if job.size is not None else fs.object_head(job.remote).size
             config = fs.transfer_config.replace(**options)
             want = connections_for(size, config, per_worker_connections)
-        with leases(semaphore, want) as held:
-            result = fs.get_file(job.remote, job.local, concurrency=max(1, held), **options)
+        with leases(semaphore, want, stop.is_set, registered=semaphore_is_ours) as held:
+            result = fs.get_file(
+                job.remote, job.local, concurrency=max(1, held), cancel=stop, **options
+            )
+    except DownloadCancelledError as exc:  # nobody waits for this result: no retry
+        return ObjectOutcome(
+            job.remote, job.local, "failed", error=_describe(exc), worker=worker, host=host
+        )
     except PERMANENT_ERRORS as exc:
         return ObjectOutcome(
             job.remote, job.local, "failed", error=_describe(exc), worker=worker, host=host
@@ -112,22 +183,42 @@ def fetch_object(
 
 
 @contextlib.contextmanager
-def leases(semaphore: Any, want: int) -> Iterator[int]:
+def leases(
+    semaphore: Any,
+    want: int,
+    stopped: Callable[[], bool] = lambda: False,
+    *,
+    registered: bool = False,
+) -> Iterator[int]:
     """Hold up to ``want`` leases of ``semaphore`` (one per connection); yields how many.
 
-    The first lease is waited for; more are taken only if free at once. A task
-    never holds some leases while waiting for others, so tasks cannot deadlock
-    on the semaphore, whatever ``want`` and ``max_leases`` are. Without a
-    semaphore, ``want`` is yielded as is.
+    The first lease is waited for, :data:`LEASE_POLL` seconds at a time, until
+    ``stopped()`` (the task was cancelled: :class:`DownloadCancelledError`);
+    more are taken only if free at once. A task never holds some leases while
+    waiting for others, so tasks cannot deadlock on the semaphore, whatever
+    ``want`` and ``max_leases`` are. Without a semaphore, ``want`` is yielded
+    as is.
+
+    ``registered``: the semaphore exists on the scheduler already (made by the
+    ``get_many`` call). ``distributed`` registers a semaphore again at its first
+    ``acquire`` in each process, which would bring back, for good, a semaphore
+    the client closed after a Ctrl-C; told it is registered, an ``acquire`` of
+    a closed semaphore fails instead, and a task that sees it closed stops.
     """
     if semaphore is None or want <= 0:
         yield want
         return
+    if registered:
+        semaphore._registered = True  # distributed's flag: do not re-create it here
     held = 0
     try:
-        semaphore.acquire()
+        while not _acquire(semaphore, LEASE_POLL, stopped):
+            if stopped():
+                raise DownloadCancelledError("cancelled while waiting for a connection lease")
         held = 1
-        while held < want and semaphore.acquire(timeout=0):
+        if stopped():  # cancelled while the lease was on its way
+            raise DownloadCancelledError("cancelled while waiting for a connection lease")
+        while held < want and _acquire(semaphore, 0, stopped):
             held += 1
         yield held
     finally:
@@ -135,6 +226,18 @@ def leases(semaphore: Any, want: int) -> Iterator[int]:
             # A release that fails (scheduler unreachable) expires with the lease timeout.
             with contextlib.suppress(Exception):
                 semaphore.release()
+
+
+def _acquire(semaphore: Any, timeout: float, stopped: Callable[[], bool]) -> bool:
+    """One lease if one comes within ``timeout``; a semaphore closed meanwhile reads as a stop."""
+    try:
+        return bool(semaphore.acquire(timeout=timeout))
+    except RuntimeError as exc:  # "... not known": the client closed it, the call is over
+        if stopped() or "not known" in str(exc):
+            raise DownloadCancelledError(
+                f"the semaphore capping connections ({semaphore.name}) was closed"
+            ) from None
+        raise
 
 
 def _filesystem(storage_options: dict[str, Any]) -> Any:

@@ -8,11 +8,16 @@ would be on a real cluster.
 
 from __future__ import annotations
 
+import _thread
+import asyncio
 import contextlib
 import os
 import pickle
+import signal
 import socket
+import threading
 import time
+import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,12 +37,14 @@ from oss_resumable_fs.dask import (
     GetManyError,
     GetManyResult,
     LazyCredentialsProvider,
+    ObjectOutcome,
     UseResumableForOSS,
     get_many,
 )
 from oss_resumable_fs.dask._client import _largest_first
 from oss_resumable_fs.dask._worker import Job
 from oss_resumable_fs.engine.status import list_unfinished
+from oss_resumable_fs.results import GetResult
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
 from .conftest import engine_files, make_data
@@ -235,17 +242,60 @@ def test_keys_that_would_escape_local_dir_fail_alone(
     ]
 
 
-def test_a_list_with_two_equal_base_names_is_refused_before_any_request(
+def test_objects_landing_at_one_path_fail_up_front_and_the_others_land(
     client: distributed.Client,
     oss_server: OSSServer,
     oss_bucket: str,
     oss_storage_options: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    paths = [f"{oss_bucket}/a/x.bin", f"oss://{oss_bucket}/b/x.bin"]
-    with pytest.raises(InvalidArgumentError, match="would both land at"):
-        run_get_many(paths, tmp_path, client, oss_storage_options)
-    assert oss_server.stats().total_requests == 0
+    keys = ["p/a.txt", "p/./a.txt", "p/x", "p/x/y.txt", "p/ok.bin", "q/ok.bin", "q/z.bin"]
+    for key in keys:
+        oss_server.put_object(oss_bucket, key, key.encode() * 10)
+
+    # A prefix: "a.txt" and "./a.txt" are one path; "x" is where "x/y.txt" needs a directory.
+    result = run_get_many(
+        f"{oss_bucket}/p", tmp_path / "tree", client, oss_storage_options, raise_on_error=False
+    )
+    status = {f.remote.split("/", 1)[1]: f.status for f in result.files}
+    assert status == {
+        "p/./a.txt": "failed",
+        "p/a.txt": "failed",
+        "p/ok.bin": "downloaded",
+        "p/x": "failed",
+        "p/x/y.txt": "downloaded",
+    }
+    error = {f.remote.split("/", 1)[1]: f.error or "" for f in result.failed}
+    assert f"oss://{oss_bucket}/p/./a.txt" in error["p/a.txt"]
+    assert f"oss://{oss_bucket}/p/a.txt" in error["p/./a.txt"]
+    assert f"both land at {str(tmp_path / 'tree' / 'a.txt')!r}" in error["p/a.txt"]
+    assert f"oss://{oss_bucket}/p/x/y.txt" in error["p/x"] and "needs a directory" in error["p/x"]
+    assert all(f.worker is None for f in result.failed)  # refused on the client
+    assert local_files(tmp_path / "tree") == {
+        "ok.bin": b"p/ok.bin" * 10,
+        "x/y.txt": b"p/x/y.txt" * 10,
+    }
+
+    # A list: one object named twice is fetched once; two equal base names both fail.
+    oss_server.reset_stats()
+    paths = [
+        f"{oss_bucket}/p/ok.bin",
+        f"oss://{oss_bucket}/q/ok.bin",
+        f"{oss_bucket}/q/z.bin",
+        f"ossr://{oss_bucket}/q/z.bin",
+    ]
+    with pytest.raises(GetManyError, match="2 of 3 objects failed") as caught:
+        run_get_many(paths, tmp_path / "list", client, oss_storage_options)
+    files = caught.value.result.files
+    assert [(f.remote, f.status) for f in files] == [
+        (f"{oss_bucket}/p/ok.bin", "failed"),
+        (f"{oss_bucket}/q/ok.bin", "failed"),
+        (f"{oss_bucket}/q/z.bin", "downloaded"),
+    ]
+    assert f"oss://{oss_bucket}/q/ok.bin" in (files[0].error or "")
+    assert "common prefix" in (files[0].error or "")
+    assert local_files(tmp_path / "list") == {"z.bin": b"q/z.bin" * 10}
+    assert set(oss_server.stats().bytes_served) == {f"{oss_bucket}/q/z.bin"}
 
 
 @pytest.mark.parametrize(
@@ -598,3 +648,185 @@ def test_a_worker_killed_mid_run_neither_fails_the_call_nor_refetches_finished_o
         assert served[f"{oss_bucket}/{key}"] == size, key  # finished: never fetched again
     in_flight_on_victim = 2 * 4 * PART  # two threads, four connections each
     assert sum(served.values()) <= len(objects) * size + in_flight_on_victim
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------
+
+
+def tasks_running_on_the_workers(client: distributed.Client) -> list[str]:
+    """Tasks still executing on any worker, cancelled ones included."""
+
+    def running(dask_worker: Any) -> list[str]:
+        return [str(ts) for ts in dask_worker.state.executing | dask_worker.state.long_running]
+
+    return [task for tasks in client.run(running).values() for task in tasks]
+
+
+# distributed warns that the semaphore is closed with leases out: the tasks are stopping.
+@pytest.mark.filterwarnings("ignore:Closing semaphore:RuntimeWarning")
+def test_ctrl_c_stops_every_task_waiting_for_a_lease_or_downloading(
+    client: distributed.Client,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    oss_storage_options: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    seed(oss_server, oss_bucket, [1 * MiB] * 6)
+    # One connection at a time, 8 s per object: one task downloads, three wait for the lease.
+    oss_server.add_fault(FaultRule("bandwidth", times=None, bytes_per_second=128 * KiB))
+    before = semaphores_on_the_scheduler(client)
+    calling = threading.Event()
+
+    def press_ctrl_c_once_downloading() -> None:
+        deadline = time.monotonic() + 30
+        while oss_server.stats().requests.get("GetObject", 0) < 1:
+            if time.monotonic() > deadline or not calling.is_set():
+                return
+            time.sleep(0.02)
+        time.sleep(0.3)
+        if calling.is_set():
+            _thread.interrupt_main()
+
+    # interrupt_main does nothing if SIGINT is ignored (pytest started in the background).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    calling.set()
+    pressing = threading.Thread(target=press_ctrl_c_once_downloading, daemon=True)
+    pressing.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_get_many(f"{oss_bucket}/", tmp_path, client, oss_storage_options, max_connections=1)
+    finally:
+        calling.clear()
+        pressing.join()
+        signal.signal(signal.SIGINT, previous)
+    interrupted = time.monotonic()
+
+    running = tasks_running_on_the_workers(client)
+    while running and time.monotonic() - interrupted < 5:
+        time.sleep(0.1)
+        running = tasks_running_on_the_workers(client)
+    assert running == []  # none left waiting on the semaphore, nor downloading for 8 s
+    assert semaphores_on_the_scheduler(client) == before
+    assert oss_server.stats().max_concurrent_gets == 1
+    # The download that was stopped kept its partial file and journal, to resume.
+    assert [u.destination for u in list_unfinished(tmp_path)] != []
+
+
+# -- how it is called -------------------------------------------------------------------
+
+
+def test_an_asynchronous_client_is_told_to_call_it_in_a_thread(
+    cluster_client: distributed.Client,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    oss_storage_options: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    objects = seed(oss_server, oss_bucket, [2 * KiB])
+    address = cluster_client.scheduler.address
+
+    async def main() -> GetManyResult:
+        async with distributed.Client(address, asynchronous=True) as aclient:
+            with pytest.raises(InvalidArgumentError, match=r"asyncio\.to_thread"):
+                run_get_many(f"{oss_bucket}/", tmp_path, aclient, oss_storage_options)
+            assert oss_server.stats().total_requests == 0
+            # What the message says to do works.
+            return await asyncio.to_thread(
+                run_get_many, f"{oss_bucket}/", tmp_path, aclient, oss_storage_options
+            )
+
+    pool = ThreadPoolExecutor(1)  # it used to hang for good: bounded here
+    try:
+        result = pool.submit(asyncio.run, main()).result(timeout=60)
+    finally:
+        pool.shutdown(wait=False)
+    assert result.ok and local_files(tmp_path) == objects
+
+
+class LockedProvider(oss2.credentials.CredentialsProvider):  # type: ignore[misc]
+    """A provider holding a lock, as refreshing ones do: it does not pickle."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self.key, self.secret, self.lock = key, secret, threading.Lock()
+
+    def get_credentials(self) -> Any:
+        return oss2.credentials.Credentials(self.key, self.secret)
+
+
+def formatted(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def test_options_that_do_not_pickle_are_refused_without_showing_a_secret(
+    client: distributed.Client,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    oss_storage_options: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    seed(oss_server, oss_bucket, [2 * KiB])
+    secret = oss_server.access_key_secret
+    options = {
+        **oss_storage_options,
+        "credentials_provider": LockedProvider(oss_server.access_key_id, secret),
+    }
+    before = semaphores_on_the_scheduler(client)
+    with pytest.raises(InvalidArgumentError, match="credentials_provider") as caught:
+        run_get_many(f"{oss_bucket}/", tmp_path, client, options, max_connections=2)
+    assert "LazyCredentialsProvider" in str(caught.value)
+    assert secret not in str(caught.value) and secret not in formatted(caught.value)
+    assert semaphores_on_the_scheduler(client) == before
+    assert oss_server.stats().total_requests == 0
+
+
+def test_a_failed_submission_closes_the_semaphore_and_hides_the_secret(
+    client: distributed.Client,
+    oss_server: OSSServer,
+    oss_bucket: str,
+    oss_storage_options: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed(oss_server, oss_bucket, [2 * KiB])
+    secret = oss_server.access_key_secret
+
+    def failing_map(*args: Any, **kwargs: Any) -> Any:  # as dask's serialisation errors read
+        raise TypeError(f"Failed to serialize _MapExpr(kwargs={kwargs!r})")
+
+    monkeypatch.setattr(client, "map", failing_map)
+    before = semaphores_on_the_scheduler(client)
+    with pytest.raises(Exception, match="could not submit the tasks") as caught:
+        run_get_many(f"{oss_bucket}/", tmp_path, client, oss_storage_options, max_connections=2)
+    assert secret not in str(caught.value) and secret not in formatted(caught.value)
+    assert semaphores_on_the_scheduler(client) == before
+
+
+# -- the result -------------------------------------------------------------------------
+
+
+def test_the_notebook_table_shows_the_first_rows_and_every_failure() -> None:
+    outcomes = [
+        ObjectOutcome(f"b/k{i}", f"/t/k{i}", "failed" if i in (3, 70, 150) else "skipped", None)
+        for i in range(200)
+    ]
+    result = GetManyResult(tuple(outcomes), 1.0)
+    html = result._repr_html_()
+    assert html.count("<tr>") == 1 + 50 + 2  # the header, the first 50, the 2 failures after
+    assert "b/k49<" in html and "b/k50<" not in html
+    assert "b/k70<" in html and "b/k150<" in html
+    assert "… 148 more" in html
+    assert GetManyResult.failed is GetResult.failed  # one definition
+    assert [f.remote for f in result.failed] == ["b/k3", "b/k70", "b/k150"]
+    small = GetManyResult(tuple(outcomes[:5]), 1.0)._repr_html_()
+    assert small.count("<tr>") == 6 and "more" not in small
+
+
+def test_the_distributed_flag_get_many_sets_still_exists() -> None:
+    """get_many marks a semaphore it made as registered (``_registered``), so a task's first
+    acquire does not bring it back after the call closed it: the name must still mean that."""
+    import inspect
+
+    import distributed.semaphore
+
+    source = inspect.getsource(distributed.semaphore.Semaphore)
+    assert "self._registered = False" in source and "if self._registered:" in source
