@@ -70,8 +70,8 @@ class SequentialReadAhead:
         self._window_end = 0
         self._next_block = FIRST_BLOCK
         self._depth = 1
-        #: The window grows once the reader gets past this offset: by bytes
-        #: consumed, not by calls (``readline`` asks for a block to use a line).
+        #: The window grows once the reader gets past this offset (the end of
+        #: the block it was in when the window last grew).
         self._grow_at = 0
         #: Bytes fetched by exact reads and by the window (for tests and stats).
         self.bytes_fetched = 0
@@ -122,14 +122,18 @@ class SequentialReadAhead:
     def _schedule(self, end: int) -> None:
         while self._window_end < end:
             self._add_block()
-        if end > self._grow_at:
+        growing = end > self._grow_at
+        if growing:
             self._depth = min(max(1, self._max_blocks - 1), self._depth * 2)
         ahead = sum(1 for block in self._blocks if block.start >= end)
         while ahead < self._depth and self._window_end < self._size:
             self._add_block()
             ahead += 1
-        if end > self._grow_at and self._blocks:
-            self._grow_at = self._blocks[-1].start
+        if growing:
+            # Again once the reader enters the next block: the window doubles per
+            # block read through (a few MiB), not per call (readline's calls read
+            # a line each) nor per window (too slow to reach full speed).
+            self._grow_at = next((b.end for b in self._blocks if b.end >= end), end)
 
     def _add_block(self) -> None:
         start = self._window_end

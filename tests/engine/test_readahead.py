@@ -203,3 +203,19 @@ def test_readline_steps_grow_the_window_by_bytes_read_not_by_calls() -> None:
         position += 120  # one short line used per call
     reader.close()
     assert recorder.fetched <= 4 * BLOCK
+
+
+def test_a_front_to_back_reader_reaches_the_full_window_within_a_few_blocks() -> None:
+    """Speed comes from many blocks in flight: a CSV parser's steady small reads must get
+    there after a few blocks, not after reading a whole window's worth."""
+    recorder = Recorder()
+    block = FIRST_BLOCK
+    reader = SequentialReadAhead(
+        recorder.fetch, recorder.fetch_into, SIZE, block_size=block, max_blocks=9
+    )
+    position = 0
+    while sum(1 for b in reader._blocks if b.start >= position) < 8:
+        reader.read(position, position + 64 * 1024)
+        position += 64 * 1024
+        assert position <= 4 * block, "the window grows too slowly"
+    reader.close()
