@@ -21,7 +21,7 @@ from fsspec.utils import isfilelike
 from oss_resumable_fs.config import TransferConfig, check_option_names
 from oss_resumable_fs.engine.transfer import DownloadResult, download
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
-from oss_resumable_fs.get_many import check_on_error, get_pairs
+from oss_resumable_fs.get_many import CONFLICT, check_on_error, get_pairs
 from oss_resumable_fs.paths import expand_get_pairs
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
 from oss_resumable_fs.results import GetResult
@@ -182,7 +182,14 @@ class DownloadMethods:
         One index of every cached listing, not ``info`` per path: that scans the
         parent's listing each time, quadratic in a flat directory of many files.
         """
-        listed = {entry["name"]: entry for entries in self.dircache.values() for entry in entries}
+        listed: dict[str, dict[str, Any]] = {}
+        for entries in self.dircache.values():
+            for entry in entries:
+                known = listed.setdefault(entry["name"], entry)
+                if known.get("type") != entry.get("type"):
+                    # "d/sub" is an object and "d/sub/" a prefix: one local path cannot
+                    # be both a file and a directory.
+                    listed[entry["name"]] = {**entry, "type": CONFLICT}
         infos: dict[str, dict[str, Any] | None] = {}
         for path in paths:
             name = self._strip_protocol(path).strip("/")

@@ -25,6 +25,9 @@ __all__ = ["ON_ERROR", "SMALL_FILE", "StopEvent", "check_on_error", "get_pairs"]
 
 log = logging.getLogger(__name__)
 
+#: The listed type of a key that is both an object and a prefix.
+CONFLICT = "object and prefix"
+
 #: fsspec's names for what to do when one file fails.
 ON_ERROR = ("raise", "return", "omit")
 
@@ -62,6 +65,10 @@ def get_pairs(
             f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}"
         )
     started = time.monotonic()
+    conflicts = [(r, lp) for r, lp in pairs if (infos.get(r) or {}).get("type") == CONFLICT]
+    if conflicts and on_error == "raise":
+        raise _conflict_error(*conflicts[0])
+    pairs = [pair for pair in pairs if pair not in conflicts]
     directories = [(r, lp) for r, lp in pairs if is_directory_entry(r, infos.get(r))]
     listed_dirs = {r for r, _ in directories}
     files = [(r, lp) for r, lp in pairs if r not in listed_dirs]
@@ -73,6 +80,11 @@ def get_pairs(
     else:
         callback.set_size(len(pairs))
     outcomes: dict[tuple[str, str], FileOutcome] = {}
+    for remote, local in conflicts:
+        error = _conflict_error(remote, local)
+        outcomes[remote, local] = FileOutcome(
+            remote, local, "failed", error=str(error), exception=error
+        )
     # Directories first, here: made by a worker beside the files, a directory
     # could appear under a download of its "directory" entry (IsADirectoryError),
     # and a folder marker object ("dir/") must not land as a file.
@@ -141,10 +153,18 @@ def get_pairs(
         raise errors[0]
     for future in futures:
         future.result()  # a cancel by the caller
-    ordered = tuple(outcomes[pair] for pair in pairs if pair in outcomes)
+    ordered = tuple(outcomes[pair] for pair in [*conflicts, *pairs] if pair in outcomes)
     if on_error == "omit":
         ordered = tuple(outcome for outcome in ordered if outcome.status != "failed")
     return GetResult(ordered, time.monotonic() - started)
+
+
+def _conflict_error(remote: str, local: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{remote} is both an object and a prefix (a directory): it cannot land at {local} "
+        "as both; download the object and the prefix separately",
+        target=remote,
+    )
 
 
 def check_on_error(on_error: str) -> None:

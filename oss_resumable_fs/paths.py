@@ -23,9 +23,7 @@ def expand_get_pairs(
 ) -> list[tuple[str, str]]:
     """(remote, local) pairs, expanded exactly as ``AbstractFileSystem.get`` does."""
     if isinstance(lpath, list) and isinstance(rpath, list):
-        pairs = list(zip(rpath, lpath, strict=True))
-        refuse_collisions(pairs)
-        return pairs
+        return refuse_collisions(list(zip(rpath, lpath, strict=True)))
     source_is_str = isinstance(rpath, str)
     # A listing that fails must fail the get, not leave a subtree out of it.
     rpaths = fs.expand_path(rpath, recursive=recursive, maxdepth=maxdepth, on_error="raise")
@@ -48,26 +46,35 @@ def expand_get_pairs(
                 ensure_within(lpath, [local])
             except AccessDeniedError as error:
                 raise AccessDeniedError(f"key {remote!r}: {error}", target=remote) from None
-    pairs = list(zip(rpaths, lpaths, strict=True))
-    refuse_collisions(pairs)
-    return pairs
+    return refuse_collisions(list(zip(rpaths, lpaths, strict=True)))
 
 
-def refuse_collisions(pairs: list[tuple[str, str]]) -> None:
-    """Two keys that would land on one local file (``a.txt`` and ``./a.txt``) are refused.
+def refuse_collisions(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs without exact repeats; two keys that would land on one local file are refused.
 
     Both would download, each "succeed", and the file would hold whichever
-    finished last: a wrong file that a re-run can never make right.
+    finished last: a wrong file that a re-run can never make right. Directory
+    entries (a folder marker ``dir/`` beside the prefix ``dir``) are no file.
     """
     seen: dict[str, str] = {}
+    asked: set[tuple[str, str]] = set()
+    unique: list[tuple[str, str]] = []
     for remote, local in pairs:
-        place = os.path.normpath(os.path.abspath(local))
-        if place in seen and seen[place] != remote:
+        place = os.path.normcase(os.path.normpath(os.path.abspath(local)))
+        key = remote.split("://", 1)[-1]
+        if (key, place) in asked:
+            continue  # the same object to the same place, asked twice
+        asked.add((key, place))
+        unique.append((remote, local))
+        if remote.endswith("/") or local.endswith(("/", os.sep)):
+            continue
+        if place in seen:
             raise InvalidArgumentError(
-                f"keys {seen[place]!r} and {remote!r} would both be written to {local!r}",
+                f"keys {seen[place]!r} and {key!r} would both be written to {local!r}",
                 target=remote,
             )
-        seen[place] = remote
+        seen[place] = key
+    return unique
 
 
 def is_directory_entry(rpath: str, info: dict[str, Any] | None) -> bool:

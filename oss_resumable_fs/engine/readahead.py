@@ -126,7 +126,9 @@ class SequentialReadAhead:
         if growing:
             self._depth = min(max(1, self._max_blocks - 1), self._depth * 2)
         ahead = sum(1 for block in self._blocks if block.start >= end)
-        while ahead < self._depth and self._window_end < self._size:
+        # The blocks this read spans count within max_blocks too.
+        room = max(1, self._max_blocks - (len(self._blocks) - ahead))
+        while ahead < min(self._depth, room) and self._window_end < self._size:
             self._add_block()
             ahead += 1
         if growing:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 
@@ -69,6 +70,10 @@ async def _serve(args: argparse.Namespace, root: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if args.exit_with_stdin:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            await running.stop()
+            raise SystemExit("--exit-with-stdin needs standard input to be a pipe from the parent")
         loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
     print(running.endpoint, flush=True)
     try:

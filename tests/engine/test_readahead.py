@@ -219,3 +219,18 @@ def test_a_front_to_back_reader_reaches_the_full_window_within_a_few_blocks() ->
         position += 64 * 1024
         assert position <= 4 * block, "the window grows too slowly"
     reader.close()
+
+
+def test_reads_wider_than_one_block_stay_within_max_blocks() -> None:
+    for read_size in (64 * 1024, 256 * 1024, 512 * 1024, 768 * 1024):
+        recorder = Recorder()
+        reader = SequentialReadAhead(
+            recorder.fetch, recorder.fetch_into, SIZE, block_size=FIRST_BLOCK, max_blocks=4
+        )
+        position, most = 0, 0
+        while position < SIZE:
+            reader.read(position, position + read_size)
+            most = max(most, len(reader._blocks))
+            position += read_size
+        reader.close()
+        assert most <= 4, (read_size, most)

@@ -285,3 +285,17 @@ def test_reused_bytes_do_not_count_as_speed(
     bar = progress._bar
     assert progress.value == SIZE and bar.n == SIZE and bar.n - bar.initial == 0
     progress.close()
+
+
+def test_a_key_that_is_both_an_object_and_a_prefix_is_not_silently_dropped(
+    fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, out: Path
+) -> None:
+    oss_server.put_object(oss_bucket, "d/sub", b"file")
+    oss_server.put_object(oss_bucket, "d/sub/inner", b"inner")
+    oss_server.put_object(oss_bucket, "d/other", b"other")
+    with pytest.raises(ValueError, match="both an object and a prefix"):
+        fs.get(f"{oss_bucket}/d/", str(out / "d"), recursive=True)
+    result = fs.get(f"{oss_bucket}/d/", str(out / "r"), recursive=True, on_error="return")
+    (failed,) = result.failed
+    assert failed.remote.endswith("d/sub") and "both an object and a prefix" in failed.error
+    assert (out / "r" / "other").read_bytes() == b"other"
