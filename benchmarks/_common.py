@@ -86,3 +86,25 @@ def remove_scratch(scratch: Path) -> None:
 def drop_dirty_pages() -> None:
     """``sync(2)``: start every timed run with no other run's dirty pages pending."""
     os.sync()
+
+
+def proc_status(field: str) -> int | None:
+    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in bytes (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
+            clear.write("5")
+    except OSError:
+        return False
+    return True

@@ -47,7 +47,9 @@ from _common import (
     human,
     make_scratch,
     parse_size,
+    proc_status,
     remove_scratch,
+    reset_peak_rss,
     write_pattern_file,
 )
 
@@ -61,28 +63,6 @@ def _maxrss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
-def _status(field: str) -> int | None:
-    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in bytes (Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
-            clear.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def child_main(endpoint: str, ak: str, sk: str, rpath: str, dest: str) -> int:
     """In the child: download ``rpath`` to ``dest`` at defaults; print one JSON line.
 
@@ -94,14 +74,14 @@ def child_main(endpoint: str, ak: str, sk: str, rpath: str, dest: str) -> int:
 
     fs = ResumableOSSFileSystem(endpoint=endpoint, key=ak, secret=sk, skip_instance_cache=True)
     fs.info(rpath)  # connections and lazy imports made: what is left is the download
-    setup_peak = _status("VmHWM")
-    before = _status("VmRSS")
-    reset = _reset_peak()
+    setup_peak = proc_status("VmHWM")
+    before = proc_status("VmRSS")
+    reset = reset_peak_rss()
     began = time.perf_counter()
     result = fs.get_file(rpath, dest)
     elapsed = time.perf_counter() - began
     assert result is not None
-    during = _status("VmHWM")
+    during = proc_status("VmHWM")
     if during is None or before is None or setup_peak is None:  # no /proc: ru_maxrss only
         during = setup_peak = _maxrss_bytes()
         before = 0

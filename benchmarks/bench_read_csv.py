@@ -72,7 +72,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, MiB, filesystem_type, human, make_scratch, parse_size, remove_scratch
+from _common import (
+    REPO,
+    MiB,
+    filesystem_type,
+    human,
+    make_scratch,
+    parse_size,
+    proc_status,
+    remove_scratch,
+    reset_peak_rss,
+)
 
 sys.path.insert(0, str(REPO))
 
@@ -186,28 +196,6 @@ def write_csv(path: Path, size: int) -> int:
 # -- the child: one read_csv, measured -----------------------------------------------------
 
 
-def _status(field: str) -> int | None:
-    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in bytes (Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
-            clear.write("5")
-    except OSError:
-        return False
-    return True
-
-
 class _RSSPoller:
     """The child's own RSS, polled every 5 ms: the fallback where VmHWM cannot be reset."""
 
@@ -271,8 +259,8 @@ def child_main(spec_json: str) -> int:
         inner = getattr(fs, "fs", fs)  # simplecache wraps the ossr filesystem
         if hasattr(inner, "transfer_config"):
             report["in_flight"] = _in_flight_bound(inner, spec["size"])
-    before = _status("VmRSS")
-    reset = _reset_peak() and before is not None
+    before = proc_status("VmRSS")
+    reset = reset_peak_rss() and before is not None
     poller = None if reset else _RSSPoller()
     began = time.perf_counter()
     if options is None:  # local: a binary handle, as pandas gets from fsspec for a URL
@@ -285,7 +273,7 @@ def child_main(spec_json: str) -> int:
         peak = poller.stop()
         before = before or 0
     else:
-        peak = _status("VmHWM") or 0
+        peak = proc_status("VmHWM") or 0
     rows = len(frame)
     report.update(
         {
@@ -297,7 +285,7 @@ def child_main(spec_json: str) -> int:
             "rss_before": before,
             "peak_during": peak,
             "peak_source": "VmHWM" if poller is None else "psutil-5ms",
-            "vm_hwm_life": _status("VmHWM"),
+            "vm_hwm_life": proc_status("VmHWM"),
         }
     )
     print(json.dumps(report), flush=True)

@@ -18,7 +18,6 @@ include a Python (or IPython) start-up of about half a second.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -81,12 +80,7 @@ def main() -> int:
             server.create_bucket(BUCKET)
             server.put_object(BUCKET, KEY, str(source))
             source.unlink()
-            env = dict(
-                os.environ,
-                OSS_ENDPOINT=server.endpoint,
-                OSS_ACCESS_KEY_ID=server.access_key_id,
-                OSS_ACCESS_KEY_SECRET=server.access_key_secret,
-            )
+            env = server.environment()
             url = f"oss://{BUCKET}/{KEY}"
             for round_number in range(1, args.rounds + 1):
                 dest = scratch / "big.bin"

@@ -75,12 +75,7 @@ def run(size: int, workdir: str) -> None:
         os.unlink(source_file)
         print(f"uploaded in {time.monotonic() - started:.1f} s; ETag {etag}, CRC-64 {crc64}")
 
-        env = dict(
-            os.environ,
-            OSS_ENDPOINT=server.endpoint,
-            OSS_ACCESS_KEY_ID=server.access_key_id,
-            OSS_ACCESS_KEY_SECRET=server.access_key_secret,
-        )
+        env = server.environment()
         url = f"oss://{BUCKET}/{KEY}"
         _say(f"run 1: oss-resumable get {url} (killed with SIGKILL midway)")
         server.reset_stats()

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -324,6 +324,19 @@ class OSSServer:
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>``; objects are addressed path-style (``/bucket/key``)."""
         return self._running.endpoint
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with its ``OSS_*`` variables
+        replaced by this server's endpoint and keys: for a child process (the CLI,
+        IPython) that must talk to this server, whatever the caller's own settings."""
+        source = os.environ if base is None else base
+        env = {k: v for k, v in source.items() if not k.startswith("OSS_")}
+        env.update(
+            OSS_ENDPOINT=self.endpoint,
+            OSS_ACCESS_KEY_ID=self.access_key_id,
+            OSS_ACCESS_KEY_SECRET=self.access_key_secret,
+        )
+        return env
 
     def __repr__(self) -> str:
         where = self._backend.endpoint if self._backend else "stopped"

@@ -205,3 +205,22 @@ def proxy(oss_server: OSSServer) -> Iterator[RecordingProxy]:
     relay = RecordingProxy(oss_server.endpoint)
     yield relay
     relay.close()
+
+
+@contextlib.contextmanager
+def local_cluster(threads_per_worker: int) -> Iterator[Any]:
+    """A dask ``distributed`` client on two worker processes, closed with bounded waits."""
+    import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=threads_per_worker, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close(timeout=20)
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=20)

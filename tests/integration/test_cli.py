@@ -44,12 +44,7 @@ def make_data(size: int, seed: int = 0) -> bytes:
 
 
 def cli_env(oss_server: OSSServer, **changes: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
-    env.update(
-        OSS_ENDPOINT=oss_server.endpoint,
-        OSS_ACCESS_KEY_ID=oss_server.access_key_id,
-        OSS_ACCESS_KEY_SECRET=oss_server.access_key_secret,
-    )
+    env = oss_server.environment()
     env.update(changes)
     return {k: v for k, v in env.items() if v}
 

@@ -37,13 +37,7 @@ WAIT_LIMIT = 120.0
 
 
 def _child_env(oss_server: OSSServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
-    env.update(
-        OSS_ENDPOINT=oss_server.endpoint,
-        OSS_ACCESS_KEY_ID=oss_server.access_key_id,
-        OSS_ACCESS_KEY_SECRET=oss_server.access_key_secret,
-    )
-    return env
+    return oss_server.environment()
 
 
 def _status(oss_server: OSSServer, directory: Path) -> str:

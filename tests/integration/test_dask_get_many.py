@@ -47,7 +47,7 @@ from oss_resumable_fs.engine.status import list_unfinished
 from oss_resumable_fs.results import GetResult
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
-from .conftest import engine_files, make_data
+from .conftest import engine_files, local_cluster, make_data
 
 PART = 256 * KiB
 #: Small parts (objects from 512 KiB up are fetched in parts) and short waits.
@@ -66,18 +66,8 @@ SIZES += [700 * KiB] * 2 + [3 * MiB // 2] * 2 + [3 * MiB] * 2 + [4 * MiB + 17]
 @pytest.fixture(scope="module")
 def cluster_client() -> Iterator[distributed.Client]:
     """Two worker processes with two threads each; closed with bounded waits."""
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
-        client.wait_for_workers(2, timeout=60)
+    with local_cluster(threads_per_worker=2) as client:
         yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.close(timeout=20)
-        with contextlib.suppress(Exception):
-            cluster.close(timeout=20)
 
 
 @pytest.fixture
@@ -503,11 +493,7 @@ def test_credentials_from_each_processs_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     objects = seed(oss_server, oss_bucket, [3 * KiB, 800 * KiB])
-    env = {
-        "OSS_ENDPOINT": oss_server.endpoint,
-        "OSS_ACCESS_KEY_ID": oss_server.access_key_id,
-        "OSS_ACCESS_KEY_SECRET": oss_server.access_key_secret,
-    }
+    env = oss_server.environment(base={})
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 

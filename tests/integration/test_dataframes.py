@@ -8,7 +8,6 @@ running in the pytest process, over loopback).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import secrets
 import shutil
@@ -27,6 +26,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from oss_resumable_fs.testing import OSSServer
+
+from .conftest import local_cluster
 
 DATASET_PARTS = 4
 CSV_PARTS = 3
@@ -202,18 +203,8 @@ def test_pyarrow_row_groups_from_an_open_file(
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[distributed.Client]:
     """Two worker processes, one thread each; closed with bounded waits."""
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
-        client.wait_for_workers(2, timeout=60)
+    with local_cluster(threads_per_worker=1) as client:
         yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.close(timeout=20)
-        with contextlib.suppress(Exception):
-            cluster.close(timeout=20)
 
 
 Compute = Callable[[dd.DataFrame], pd.DataFrame]

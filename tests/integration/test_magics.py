@@ -8,7 +8,6 @@ and runs magics as a user does: ``shell.run_cell("%oss_get ...")``.
 from __future__ import annotations
 
 import _thread
-import os
 import signal
 import subprocess
 import sys
@@ -758,13 +757,7 @@ def test_clean_removes_only_what_a_journal_describes_unless_orphans(
 def ipython(
     oss_server: OSSServer, tmp_path: Path, code: str, **popen: object
 ) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
-    env.update(
-        OSS_ENDPOINT=oss_server.endpoint,
-        OSS_ACCESS_KEY_ID=oss_server.access_key_id,
-        OSS_ACCESS_KEY_SECRET=oss_server.access_key_secret,
-        IPYTHONDIR=str(tmp_path / "ipython"),
-    )
+    env = {**oss_server.environment(), "IPYTHONDIR": str(tmp_path / "ipython")}
     return subprocess.Popen(
         [IPYTHON, "--quick", "--HistoryManager.hist_file=:memory:", "--colors=nocolor", "-c", code],
         env=env,
