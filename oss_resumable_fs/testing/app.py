@@ -1,10 +1,11 @@
 """The aiohttp application: addressing, authentication, errors, statistics.
 
 Every OSS request goes through :func:`_oss_middleware`, which names the
-operation, authenticates the caller, counts the request, fires the fault rules
-that apply before a handler runs and turns :class:`OSSError` into OSS's error
-answer. Handlers live in :mod:`.bucket_ops` and :mod:`.object_ops`; the control
-endpoint (``/_ossr/...``) in :mod:`.control`.
+operation, counts the request (refusing a GetObject that a ``throttle`` rule
+limits), authenticates the caller, fires the fault rules that apply before a
+handler runs and turns :class:`OSSError` into OSS's error answer. Handlers live
+in :mod:`.bucket_ops` and :mod:`.object_ops`; the control endpoint
+(``/_ossr/...``) in :mod:`.control`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from aiohttp import web
 
 from oss_resumable_fs.testing import bucket_ops, control, object_ops
 from oss_resumable_fs.testing.auth import AuthError, authenticate
-from oss_resumable_fs.testing.fault_effects import ConnectionAborted, apply_request_faults
+from oss_resumable_fs.testing.fault_effects import (
+    ConnectionAborted,
+    apply_request_faults,
+    fault_error,
+)
 from oss_resumable_fs.testing.oss_errors import OSSError
 from oss_resumable_fs.testing.state import Call, ServerState
 from oss_resumable_fs.testing.xmlio import error_document
@@ -191,8 +196,12 @@ async def _oss_middleware(
     request[CALL_KEY] = call
     call.response_headers["x-oss-request-id"] = call.request_id
     if_match = "If-Match" in request.headers
-    with state.stats.request(operation, state.open_connections(), if_match):
+    with state.stats.request(
+        operation, state.open_connections(), if_match, bucket=bucket, key=key, faults=state.faults
+    ) as throttled_by:
         try:
+            if throttled_by is not None:  # a front-end limit: before authentication
+                raise fault_error(throttled_by)
             _authorize(call)
             if operation != "GetObject":  # GetObject fires its rules once it knows the range
                 await apply_request_faults(call, None)

@@ -3,7 +3,9 @@
 What can happen before a handler answers (replace, latency, error) happens in
 :func:`apply_request_faults`; what happens to a response body (reset,
 short_body, stall, corrupt, bandwidth) is returned as a :class:`BodyPlan` that
-:mod:`.sender` follows while it streams the object.
+:mod:`.sender` follows while it streams the object. A ``throttle`` refusal is
+decided as a GetObject is counted (:meth:`.StatsCollector.request`) and answered
+with :func:`fault_error`.
 """
 
 from __future__ import annotations
@@ -85,17 +87,27 @@ async def apply_request_faults(call: Call, served: tuple[int, int] | None) -> Bo
     if latency:
         await asyncio.sleep(latency)
     if error is not None:
-        code, message = _ERROR_CODES[error.status]
-        headers = {}
-        if error.status == 503:
-            headers["x-oss-qos-delay-time"] = str(int((error.seconds or 1.0) * 1000))
-        raise OSSError(code, message, status=error.status, headers=headers)
+        raise fault_error(error)
     if served is None and any(rule.kind is FaultKind.RESET for _, rule in plan.events):
         transport = call.request.transport
         if transport is not None:
             reset_connection(transport)
         raise ConnectionAborted()
     return plan
+
+
+def fault_error(rule: FaultRule) -> OSSError:
+    """The answer to a request an ``error`` or ``throttle`` rule fails.
+
+    A 503 carries ``x-oss-qos-delay-time``: the rule's ``seconds`` in
+    milliseconds (default 1000), the delay OSS suggests before a retry.
+    """
+    status = 503 if rule.kind is FaultKind.THROTTLE else rule.status
+    code, message = _ERROR_CODES[status]
+    headers = {}
+    if status == 503:
+        headers["x-oss-qos-delay-time"] = str(int((rule.seconds or 1.0) * 1000))
+    return OSSError(code, message, status=status, headers=headers)
 
 
 class ConnectionAborted(Exception):

@@ -4,7 +4,9 @@ A :class:`FaultRule` says *which* requests it hits (method, bucket/key glob,
 optional byte range) and *what* happens to them (its :class:`FaultKind`). Rules
 are matched in the order they were added; every matching rule fires, subject to
 its ``probability`` (drawn from one RNG seeded by the server's ``seed``, so a run
-is reproducible) and its remaining ``times``.
+is reproducible) and its remaining ``times``. A ``throttle`` rule is the
+exception: it is not fired with the others but consulted when a GetObject
+arrives (:meth:`FaultPlan.throttle`), and fires only when it refuses one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import enum
 import fnmatch
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,11 @@ class FaultKind(str, enum.Enum):
     BANDWIDTH = "bandwidth"
     #: Wait ``seconds`` before the first byte (the status line) is sent.
     LATENCY = "latency"
+    #: While ``max_in_flight`` GetObjects on the rule's bucket/key globs are being
+    #: served, answer further ones 503 with ``x-oss-qos-delay-time`` (``seconds``
+    #: as milliseconds, default 1000), as a service throttling a client that
+    #: opens too many connections does. A refused GET is not in flight.
+    THROTTLE = "throttle"
 
 
 #: Kinds that act on the bytes of a response body.
@@ -70,6 +77,8 @@ class FaultRule:
     seconds: float = 0.0
     #: Rate for ``bandwidth``.
     bytes_per_second: int = 0
+    #: GetObjects a ``throttle`` rule lets be in flight at once.
+    max_in_flight: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FaultKind(self.kind))
@@ -86,6 +95,11 @@ class FaultRule:
             raise ValueError("a bandwidth fault needs bytes_per_second > 0")
         if self.after_bytes < 0 or self.seconds < 0:
             raise ValueError("after_bytes and seconds must not be negative")
+        if self.kind is FaultKind.THROTTLE:
+            if self.max_in_flight < 1:
+                raise ValueError("a throttle fault needs max_in_flight >= 1")
+            if (self.method or "").upper() != "GET" or self.byte_range is not None:
+                raise ValueError("a throttle fault counts GETs: method 'GET', no byte_range")
 
     def matches(self, method: str, bucket: str, key: str, served: tuple[int, int] | None) -> bool:
         if self.method not in (None, "*") and self.method.upper() != method.upper():
@@ -171,22 +185,60 @@ class FaultPlan:
     def fire(
         self, method: str, bucket: str, key: str, served: tuple[int, int] | None = None
     ) -> list[tuple[int, FaultRule]]:
-        """The rules that fire on this request; spends their ``times``."""
+        """The rules that fire on this request; spends their ``times``.
+
+        ``throttle`` rules never fire here: see :meth:`throttle`.
+        """
         if not self._rules:
             return []
         fired = []
         with self._lock:
             for rule_id, rule in list(self._rules.items()):
+                if rule.kind is FaultKind.THROTTLE:
+                    continue
                 if not rule.matches(method, bucket, key, served):
                     continue
-                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
-                    continue
-                remaining = self._remaining[rule_id]
-                if remaining is not None:
-                    if remaining <= 1:
-                        del self._rules[rule_id]
-                        del self._remaining[rule_id]
-                    else:
-                        self._remaining[rule_id] = remaining - 1
-                fired.append((rule_id, rule))
+                if self._draw(rule_id):
+                    fired.append((rule_id, rule))
         return fired
+
+    def throttle(
+        self, bucket: str, key: str, in_flight: Callable[[str, str], int]
+    ) -> tuple[int, FaultRule] | None:
+        """The first ``throttle`` rule that refuses a GetObject of ``bucket/key``.
+
+        ``in_flight(bucket_glob, key_glob)`` counts the GetObjects being served on
+        the objects a rule covers. A rule refuses when that count has reached its
+        ``max_in_flight`` (and its ``probability`` allows); only a refusal spends
+        its ``times``.
+        """
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule_id, rule in list(self._rules.items()):
+                if rule.kind is not FaultKind.THROTTLE:
+                    continue
+                if not rule.matches("GET", bucket, key, None):
+                    continue
+                if in_flight(rule.bucket, rule.key) < rule.max_in_flight:
+                    continue
+                if self._draw(rule_id):
+                    return rule_id, rule
+        return None
+
+    def _draw(self, rule_id: int) -> bool:
+        """Whether a matching rule fires (its probability); spends its ``times``.
+
+        Call with the lock held.
+        """
+        rule = self._rules[rule_id]
+        if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+            return False
+        remaining = self._remaining[rule_id]
+        if remaining is not None:
+            if remaining <= 1:
+                del self._rules[rule_id]
+                del self._remaining[rule_id]
+            else:
+                self._remaining[rule_id] = remaining - 1
+        return True

@@ -405,6 +405,20 @@ class OSSServer:
         ]
         return [self.add_fault(rule) for rule in rules]
 
+    def throttle_beyond(
+        self, n: int, delay: float = 0.05, bucket: str = "*", key: str = "*"
+    ) -> int:
+        """Let at most ``n`` GetObjects on ``bucket``/``key`` (globs) be in flight at
+        once: further ones are answered 503 ServiceUnavailable with
+        ``x-oss-qos-delay-time`` (``delay`` seconds, as milliseconds), as a service
+        throttling a client that opens too many connections does. A refused GET
+        does not count as in flight and fires no other rule; ``stats().throttled``
+        counts them. Until :meth:`clear_faults`; returns the rule id."""
+        rule = FaultRule(
+            FaultKind.THROTTLE, bucket=bucket, key=key, times=None, seconds=delay, max_in_flight=n
+        )
+        return self.add_fault(rule)
+
     def stats(self) -> StatsSnapshot:
         return self._running.stats()
 

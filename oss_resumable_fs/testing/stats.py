@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from oss_resumable_fs.testing.faults import FaultKind, FiredFault
+from oss_resumable_fs.testing.faults import FaultKind, FaultPlan, FaultRule, FiredFault
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,12 @@ class StatsSnapshot:
     max_concurrent_connections: int = 0
     #: Most requests being handled at once.
     max_concurrent_requests: int = 0
-    #: Most GetObject requests being handled at once.
+    #: Most GetObject requests being handled at once (a throttled one never counts).
     max_concurrent_gets: int = 0
     #: Every fault that fired, in order.
     faults_fired: tuple[FiredFault, ...] = ()
+    #: GetObject requests being handled at the moment of the snapshot.
+    gets_in_flight: int = 0
 
     @property
     def total_requests(self) -> int:
@@ -57,6 +60,11 @@ class StatsSnapshot:
     @property
     def total_bytes_served(self) -> int:
         return sum(self.bytes_served.values())
+
+    @property
+    def throttled(self) -> int:
+        """GetObject requests a ``throttle`` rule refused (answered 503)."""
+        return sum(1 for f in self.faults_fired if f.kind is FaultKind.THROTTLE)
 
     def faults_by_kind(self) -> dict[str, int]:
         return dict(Counter(f.kind.value for f in self.faults_fired))
@@ -71,6 +79,7 @@ class StatsSnapshot:
             "max_concurrent_requests": self.max_concurrent_requests,
             "max_concurrent_gets": self.max_concurrent_gets,
             "faults_fired": [{**vars(f), "kind": f.kind.value} for f in self.faults_fired],
+            "gets_in_flight": self.gets_in_flight,
         }
 
     @classmethod
@@ -86,6 +95,7 @@ class StatsSnapshot:
             faults_fired=tuple(
                 FiredFault(**{**f, "kind": FaultKind(f["kind"])}) for f in data["faults_fired"]
             ),
+            gets_in_flight=data["gets_in_flight"],
         )
 
 
@@ -95,7 +105,8 @@ class StatsCollector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._gets_in_flight = 0
+        #: GetObjects being served, by (bucket, key); what ``throttle`` rules count.
+        self._gets_in_flight: Counter[tuple[str, str]] = Counter()
         self.reset()
 
     def reset(self) -> None:
@@ -106,27 +117,61 @@ class StatsCollector:
             self._if_match = 0
             self._max_connections = 0
             self._max_requests = self._in_flight
-            self._max_gets = self._gets_in_flight
+            self._max_gets = sum(self._gets_in_flight.values())
             self._faults: list[FiredFault] = []
 
     @contextmanager
-    def request(self, operation: str, open_connections: int, if_match: bool) -> Iterator[None]:
-        """Count one request for as long as it is being handled."""
-        is_get = operation == "GetObject"
+    def request(
+        self,
+        operation: str,
+        open_connections: int,
+        if_match: bool,
+        *,
+        bucket: str = "",
+        key: str = "",
+        faults: FaultPlan | None = None,
+    ) -> Iterator[FaultRule | None]:
+        """Count one request for as long as it is being handled.
+
+        A GetObject is first put to the ``throttle`` rules of ``faults``: the
+        rule that refuses it is yielded (the caller answers 503), and a refused
+        GET is not counted as in flight. Admission and counting happen under
+        one lock, so no other request slips in between.
+        """
+        obj = (bucket, key)
         with self._lock:
             self._requests[operation] += 1
             self._if_match += bool(if_match)
             self._in_flight += 1
-            self._gets_in_flight += is_get
             self._max_requests = max(self._max_requests, self._in_flight)
-            self._max_gets = max(self._max_gets, self._gets_in_flight)
             self._max_connections = max(self._max_connections, open_connections)
+            refusal = None
+            if operation == "GetObject" and faults is not None:
+                refusal = faults.throttle(bucket, key, self._count_gets)
+            admitted_get = operation == "GetObject" and refusal is None
+            if admitted_get:
+                self._gets_in_flight[obj] += 1
+                self._max_gets = max(self._max_gets, sum(self._gets_in_flight.values()))
+            elif refusal is not None:
+                rule_id, rule = refusal
+                self._faults.append(FiredFault(rule_id, rule.kind, "GET", bucket, key))
         try:
-            yield
+            yield None if refusal is None else refusal[1]
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self._gets_in_flight -= is_get
+                if admitted_get:
+                    self._gets_in_flight[obj] -= 1
+                    if not self._gets_in_flight[obj]:
+                        del self._gets_in_flight[obj]
+
+    def _count_gets(self, bucket_glob: str, key_glob: str) -> int:
+        """GetObjects in flight on objects matching the globs; call with the lock held."""
+        return sum(
+            count
+            for (bucket, key), count in self._gets_in_flight.items()
+            if fnmatch.fnmatchcase(bucket, bucket_glob) and fnmatch.fnmatchcase(key, key_glob)
+        )
 
     def add_bytes(self, bucket: str, key: str, count: int) -> None:
         if count:
@@ -152,4 +197,5 @@ class StatsCollector:
                 max_concurrent_requests=self._max_requests,
                 max_concurrent_gets=self._max_gets,
                 faults_fired=tuple(self._faults),
+                gets_in_flight=sum(self._gets_in_flight.values()),
             )
