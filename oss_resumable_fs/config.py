@@ -25,7 +25,13 @@ MAX_PARTS = 10_000
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": KiB, "M": MiB, "G": GiB}
 #: Fields given in bytes: they also accept ``"16MiB"``-style strings.
-SIZE_FIELDS = ("part_size", "buffer_size", "single_request_threshold", "bandwidth_limit")
+SIZE_FIELDS = (
+    "part_size",
+    "buffer_size",
+    "single_request_threshold",
+    "bandwidth_limit",
+    "max_buffer_memory",
+)
 
 
 def parse_size(value: str | int) -> int:
@@ -67,6 +73,8 @@ _INT_FIELDS = (
     "max_attempts",
     "max_restarts_on_change",
     "bandwidth_limit",
+    "max_connections",
+    "max_buffer_memory",
 )
 _NUMBER_FIELDS = ("read_timeout", "connect_timeout", "backoff_base", "backoff_max")
 _BOOL_FIELDS = ("verify_crc64", "skip_identical")
@@ -76,14 +84,25 @@ _BOOL_FIELDS = ("verify_crc64", "skip_identical")
 class TransferConfig:
     """How one download is carried out.
 
-    ``part_size`` and ``concurrency`` left as ``None`` are chosen from the object
-    size by :meth:`resolve_part_size` / :meth:`resolve_concurrency`.
+    ``part_size`` left as ``None`` is chosen from the object size; ``concurrency``
+    left as ``None`` is found while downloading (see :meth:`connection_ceiling`).
     """
 
+    #: Bytes per request, and per checkpoint record. ``None``: records of 2 MiB, and
+    #: requests of up to 8 MiB that shrink when many connections share an object.
     part_size: int | None = None
+    #: Connections for the whole call, fixed. ``None``: measured and adjusted while
+    #: downloading, from 16 up to :attr:`max_connections`.
     concurrency: int | None = None
+    #: The most connections one call may open (adaptive concurrency's ceiling).
+    #: 128 fills a path that gives each connection 4 MiB/s at 150 ms; beyond that a
+    #: client machine, not the link, is usually the limit.
+    max_connections: int = 128
+    #: Memory for network buffers, all connections together: each connection owns one
+    #: ``buffer_size`` buffer, so this also bounds the connections (128 MiB: 128 of 1 MiB).
+    max_buffer_memory: int = 128 * MiB
     #: Bytes read from the network per ``readinto`` call, per connection. Memory in
-    #: flight is bounded by ``concurrency * buffer_size``, whatever the object size.
+    #: flight is bounded by ``connections * buffer_size``, whatever the object size.
     buffer_size: int = 1 * MiB
     #: Objects smaller than this take one plain GET, with no checkpoint.
     single_request_threshold: int = 8 * MiB
@@ -146,6 +165,15 @@ class TransferConfig:
             )
         if self.concurrency is not None and not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be between 1 and 256, got {self.concurrency}")
+        if not 1 <= self.max_connections <= 1024:
+            raise ValueError(
+                f"max_connections must be between 1 and 1024, got {self.max_connections}"
+            )
+        if self.max_buffer_memory < self.buffer_size:
+            raise ValueError(
+                f"max_buffer_memory ({self.max_buffer_memory}) must hold at least one "
+                f"buffer of buffer_size ({self.buffer_size})"
+            )
         if self.buffer_size < 4 * KiB:
             raise ValueError(f"buffer_size must be at least 4 KiB, got {self.buffer_size}")
         if self.single_request_threshold < 0:
@@ -198,6 +226,26 @@ class TransferConfig:
         # An explicit part size that would exceed the part limit is raised to fit.
         chosen = max(chosen, math.ceil(object_size / MAX_PARTS))
         return min(max(chosen, MIN_PART_SIZE), MAX_PART_SIZE)
+
+    def resolve_record_size(self, object_size: int) -> int:
+        """The size of one checkpoint record (a journal part) for a download.
+
+        An explicit ``part_size``, else 2 MiB: small enough that 128 connections
+        share a 256 MiB object and that a crash loses little; requests then read
+        several records at once (:meth:`resolve_part_size`) when connections are
+        few. It grows to stay within 10,000 records (beyond 20 GB).
+        """
+        if self.part_size is not None:
+            return self.resolve_part_size(object_size)
+        chosen = max(2 * MiB, math.ceil(object_size / MAX_PARTS / MiB) * MiB)
+        return min(chosen, MAX_PART_SIZE)
+
+    def connection_ceiling(self) -> int:
+        """The most connections a call may use: a fixed ``concurrency`` as given, else
+        ``max_connections`` within ``max_buffer_memory``."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return min(self.max_connections, max(1, self.max_buffer_memory // self.buffer_size))
 
     def resolve_concurrency(self, object_size: int, part_size: int) -> int:
         """Connections for one object: 16 by default, never more than there are parts.

@@ -78,14 +78,21 @@ class TransientError(OSSResumableError):
     """A failure worth retrying: 5xx, connection reset, timeout, short body.
 
     ``retry_after`` (seconds), when the service suggested one, is honoured by the
-    engine's backoff.
+    engine's backoff. ``throttled`` says the service asked the client to slow
+    down (503 / 429): the engine then uses fewer connections.
     """
 
     def __init__(
-        self, message: str = "", *, retry_after: float | None = None, **fields: str | None
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        throttled: bool = False,
+        **fields: str | None,
     ) -> None:
         super().__init__(message, **fields)
         self.retry_after = retry_after
+        self.throttled = throttled or retry_after is not None
 
 
 class DownloadInProgressError(OSSResumableError):

@@ -114,11 +114,10 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
         if file_concurrency < 1:
             raise InvalidArgumentError("file_concurrency must be at least 1")
         self.file_concurrency = file_concurrency
-        # urllib3 keeps at most this many idle connections per host; `get` runs
-        # `file_concurrency` small files beside one large one, each on its own parts.
-        per_object = max(self.transfer_config.concurrency or 16, 16)
+        # urllib3 keeps at most this many idle connections per host: every connection
+        # a call may open for data, and a HEAD for each file in flight.
         self._identity = identity
-        self._pool_size = per_object * (file_concurrency + 1)
+        self._pool_size = self.transfer_config.connection_ceiling() + file_concurrency
         self._pool_lock = threading.Lock()
         self._client: OSSClient | None = None
         self._client_pid = 0

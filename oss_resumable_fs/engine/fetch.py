@@ -14,6 +14,7 @@ from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.plan import Part
 from oss_resumable_fs.engine.pool import Coordinator, ProgressReporter
+from oss_resumable_fs.engine.scheduler import Meter, Run
 from oss_resumable_fs.engine.sink import PartialFile
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSource
 from oss_resumable_fs.errors import TransientError
@@ -149,6 +150,7 @@ class PartFetcher:
         sleep: Callable[[float], object] | None,
         stats: TransferStats,
         progress: ProgressReporter | None,
+        meter: Meter | None = None,
     ) -> None:
         self._source = source
         self._identity = identity
@@ -159,33 +161,55 @@ class PartFetcher:
         self._sleep = sleep if sleep is not None else coordinator.stop.wait
         self._stats = stats
         self._progress = progress
+        self._meter = meter or Meter()
 
     def fetch(self, part: Part, buffer: memoryview) -> int:
-        """Write ``part`` to the partial file and return its CRC-64.
+        """Write one ``part`` to the partial file and return its CRC-64."""
+        crcs: list[int] = []
+        self.fetch_run(Run([part]), buffer, lambda _, crc: crcs.append(crc))
+        return crcs[0]
 
-        The buffer is filled (several ``readinto`` calls if the network hands
-        out less) before one ``pwrite`` and one CRC update. A failed connection
-        resumes at the first byte not yet received: bytes already in the buffer
-        are written first. Only ``max_attempts`` failures in a row *without
-        progress* abandon the part.
+    def fetch_run(
+        self, run: Run, buffer: memoryview, part_done: Callable[[Part, int], None]
+    ) -> None:
+        """Write the parts of ``run`` to the partial file, with one request if all goes well.
+
+        ``part_done(part, crc)`` is called as each part is complete. The buffer
+        is filled (several ``readinto`` calls if the network hands out less)
+        before one ``pwrite`` and one CRC update, never across a part's end. A
+        failed connection resumes at the first byte not yet received, up to
+        the run's end as it is then (another thread may have taken its tail).
+        Only ``max_attempts`` failures in a row *without progress* abandon it.
         """
-        state = _PartState(part)
+        part = run.claim()
+        state = None if part is None else _PartState(part)
         failures = 0
-        while True:
+        while state is not None:
             self._coordinator.check()
-            start = part.start + state.written
+            start = state.part.start + state.written
+            before = state.written
             try:
-                reader = self._source.open_range(start, part.end, self._identity)
+                opened = time.monotonic()
+                reader = self._source.open_range(start, run.end, self._identity)
+                self._meter.add_latency(time.monotonic() - opened)
                 with self._coordinator.track(reader):
-                    self._stream(reader, state, buffer)
-                return state.crc
+                    while state is not None:
+                        self._stream(reader, state, buffer)
+                        part_done(state.part, state.crc)
+                        failures = 0
+                        following = run.claim()
+                        state = None if following is None else _PartState(following)
             except RETRYABLE as exc:
                 # A read that failed because we closed it on purpose is not a failure.
                 self._coordinator.check()
+                assert state is not None
                 self._flush(state, buffer)
-                if state.written > start - part.start:
+                if state.written > before:
                     failures = 0  # bytes flowed: the connection was not hopeless
                 failures += 1
+                if getattr(exc, "throttled", False):
+                    self._meter.add_throttle()
+                part = state.part
                 if failures >= self._policy.max_attempts:
                     raise TransientError(
                         f"{self._source.name}: bytes {part.start + state.written}-{part.end - 1} "
@@ -219,6 +243,7 @@ class PartFetcher:
                     f"{self._source.name}: short body for bytes {part.start}-{part.end - 1}: "
                     f"ended at {part.start + state.written + state.filled}"
                 )
+            self._meter.add_bytes(count)
             state.filled += count
             if state.filled == end:
                 self._flush(state, buffer)

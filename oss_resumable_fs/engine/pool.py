@@ -1,15 +1,10 @@
-"""Worker threads on a sliding window, one owner of the outcome, coalesced progress.
-
-A fixed set of threads pulls the next item from a shared queue as soon as it
-is free, so one slow part never holds the others back (unlike batches that
-wait for their slowest member). Each thread owns one reusable buffer: memory
-in flight is ``threads * buffer_size`` whatever the object size.
+"""The outcome of one batch of work, and coalesced progress.
 
 The :class:`Coordinator` keeps the first error (as s3transfer's
 ``TransferCoordinator`` does), tells the other workers to stop, and closes
-their in-flight readers so blocked reads end too. The calling thread waits
-with a short timeout in a loop, so it sees the cancel event and receives
-``KeyboardInterrupt``; the error is re-raised in the caller's thread.
+their in-flight readers so blocked reads end too; the error is re-raised in
+the caller's thread. The workers themselves are the scheduler's
+(:mod:`oss_resumable_fs.engine.scheduler`).
 """
 
 from __future__ import annotations
@@ -17,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Protocol, TypeVar
 
 from oss_resumable_fs.engine.source import RangeReader
@@ -100,82 +94,6 @@ def _close_quietly(reader: RangeReader) -> None:
         reader.close()
     except Exception:  # closing is best effort; the read's own error matters more
         log.debug("closing a range reader failed", exc_info=True)
-
-
-def run_pool(
-    coordinator: Coordinator,
-    items: Sequence[_T],
-    work: Callable[[_T, memoryview], None],
-    *,
-    threads: int,
-    buffer_size: int,
-    poll_interval: float = 0.1,
-) -> None:
-    """Run ``work(item, buffer)`` for every item on up to ``threads`` threads.
-
-    Returns when all items are done; raises the first error of any worker, a
-    :class:`DownloadCancelledError` if the cancel event was set, or the
-    caller's own ``KeyboardInterrupt``, after the workers have stopped.
-    """
-    coordinator.poll_cancel()
-    coordinator.check_failed()
-    count = min(threads, len(items))
-    if count == 0:
-        coordinator.workers_done.set()
-        return
-    queue = deque(items)
-    remaining = [count]
-    remaining_lock = threading.Lock()
-    all_done = coordinator.workers_done
-
-    def worker() -> None:
-        buffer = memoryview(bytearray(buffer_size))
-        try:
-            while not coordinator.stop.is_set():
-                try:
-                    item = queue.popleft()
-                except IndexError:
-                    break
-                work(item, buffer)
-        except Stopped:
-            pass
-        except BaseException as exc:
-            coordinator.fail(exc)
-        finally:
-            with remaining_lock:
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    all_done.set()
-
-    launched = 0
-    try:
-        for number in range(count):
-            thread = threading.Thread(target=worker, name=f"ossr-worker-{number}", daemon=True)
-            launched += 1  # counted first: a Ctrl-C inside start() leaves the thread running
-            try:
-                thread.start()
-            except RuntimeError:  # the OS refused the thread: it never runs
-                launched -= 1
-                raise
-        while not all_done.wait(poll_interval):
-            coordinator.poll_cancel()
-    except BaseException:
-        # KeyboardInterrupt (or another async exception) in the calling thread, or
-        # a thread that could not start: stop the workers that did.
-        coordinator.halt()
-        with remaining_lock:
-            remaining[0] -= count - launched
-            if remaining[0] <= 0:
-                all_done.set()
-        # Until they are seen to exit (a second Ctrl-C may cut this wait short),
-        # workers may still write: the caller must not close their files.
-        coordinator.abandoned = True
-        if all_done.wait(STOP_GRACE):
-            coordinator.abandoned = False
-        else:
-            log.warning("download workers did not stop within %.0f s", STOP_GRACE)
-        raise
-    coordinator.check_failed()
 
 
 class ProgressListener(Protocol):

@@ -11,6 +11,7 @@ from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX
 from oss_resumable_fs.engine.source import ObjectIdentity
 from oss_resumable_fs.engine.status import human_size
+from oss_resumable_fs.engine.tuner import TuningStep
 
 
 @dataclass(frozen=True, repr=False)
@@ -32,6 +33,10 @@ class DownloadResult:
     skipped: bool = False
     #: Requests retried after a transient failure (HEAD and parts).
     retries: int = 0
+    #: The most connections used at once (shared with the other files of a ``get``).
+    connections: int = 0
+    #: How the number of connections was chosen: each change, when and why.
+    tuning: tuple[TuningStep, ...] = ()
 
     @property
     def status(self) -> str:
@@ -56,13 +61,16 @@ class DownloadResult:
             text += f", {human_size(self.bytes_reused)} reused"
         if self.retries:
             text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
+        if self.connections > 1:
+            text += f", up to {self.connections} connections"
         return text
 
     def __repr__(self) -> str:
         return (
             f"DownloadResult({self.status}, path={self.path!r}, "
             f"size={self.identity.size}, fetched={self.bytes_fetched}, "
-            f"reused={self.bytes_reused}, retries={self.retries}, elapsed={self.elapsed:.2f}s)"
+            f"reused={self.bytes_reused}, retries={self.retries}, "
+            f"connections={self.connections}, elapsed={self.elapsed:.2f}s)"
         )
 
     def _repr_html_(self) -> str:
@@ -73,6 +81,7 @@ class DownloadResult:
             "fetched": human_size(self.bytes_fetched),
             "reused": human_size(self.bytes_reused),
             "retries": str(self.retries),
+            "connections": str(self.connections),
             "time": f"{self.elapsed:.2f} s",
             "throughput": f"{human_size(self.throughput)}/s",
         }

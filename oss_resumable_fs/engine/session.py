@@ -29,9 +29,10 @@ from oss_resumable_fs.engine.integrity import combine_all, crc64, local_file_hol
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
-from oss_resumable_fs.engine.pool import Coordinator, ProgressListener, ProgressReporter, run_pool
+from oss_resumable_fs.engine.pool import Coordinator, ProgressListener, ProgressReporter
 from oss_resumable_fs.engine.preflight import check_space, prepare_directories
 from oss_resumable_fs.engine.result import DownloadResult, journal_path_for, resolve_directory
+from oss_resumable_fs.engine.scheduler import Run, Scheduler
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
 from oss_resumable_fs.errors import DownloadCancelledError, IntegrityError, ObjectChangedError
@@ -56,8 +57,10 @@ class TransferSession:
         progress: ProgressListener | None,
         cancel: threading.Event | None,
         journal_path: str | None,
+        scheduler: Scheduler,
     ) -> None:
         self.d = downloader
+        self.scheduler = scheduler
         self.config = downloader.config
         self.source = source
         self.destination = os.path.abspath(os.fspath(destination))
@@ -70,6 +73,8 @@ class TransferSession:
         self.restarts = 0
         self.bytes_reused = 0
         self.parts_total = 0
+        #: The journal's part size (parts of a single-request download: none).
+        self.record_size = 0
         #: Set when workers outlived a Ctrl-C: their files must then stay open.
         self.abandoned = False
         #: What must wait for abandoned workers: their "done" events, and the
@@ -153,6 +158,8 @@ class TransferSession:
             elapsed=time.monotonic() - started,
             skipped=skipped,
             retries=self.stats.retries,
+            connections=0 if skipped else self.scheduler.peak,
+            tuning=self.scheduler.history,
         )
 
     def _already_there(self, identity: ObjectIdentity) -> bool:
@@ -218,8 +225,8 @@ class TransferSession:
         sink = PartialFile.create(self.partial_path)
         try:
             sink.ensure_size(identity.size)
-            crcs = self._fetch(identity, parts, sink, threads=1)
-            self._verify(identity, parts, crcs, sink, None, threads=1)
+            crcs = self._fetch(identity, parts, sink)
+            self._verify(identity, parts, crcs, sink, None)
             sink.commit(self.destination)
         except BaseException:
             # Without a journal, partial bytes cannot be reused.
@@ -231,10 +238,10 @@ class TransferSession:
 
     def _multipart(self, identity: ObjectIdentity, state: JournalState | None) -> None:
         size = identity.size
-        part_size = state.header.part_size if state else self.config.resolve_part_size(size)
+        part_size = state.header.part_size if state else self.config.resolve_record_size(size)
         parts = plan_parts(size, part_size)
         self.parts_total = len(parts)
-        threads = self.config.resolve_concurrency(size, part_size)
+        self.record_size = part_size
 
         sink: PartialFile | None = None
         if state is not None:
@@ -259,7 +266,7 @@ class TransferSession:
         try:
             sink.ensure_size(size)
             if state is not None:
-                good = self._reverify(parts, state.parts, sink, threads)
+                good = self._reverify(parts, state.parts, sink)
                 journal = Journal.reopen(self.journal_path, state)
             else:
                 good = {}
@@ -271,8 +278,8 @@ class TransferSession:
             self.progress.add_reused(self.bytes_reused)
 
             todo = missing_parts(parts, good)
-            crcs = {**good, **self._fetch(identity, todo, sink, threads, journal=journal)}
-            self._verify(identity, parts, crcs, sink, journal, threads)
+            crcs = {**good, **self._fetch(identity, todo, sink, journal=journal)}
+            self._verify(identity, parts, crcs, sink, journal)
             sink.commit(self.destination)
             journal.discard()
         except (ObjectChangedError, IntegrityError):
@@ -303,17 +310,21 @@ class TransferSession:
         return Coordinator(self.cancel, self._cancel_message())
 
     def _run(
-        self, coordinator: Coordinator, items: Sequence[Part], work: Any, threads: int
+        self,
+        coordinator: Coordinator,
+        items: Sequence[Part],
+        work: Any,
+        *,
+        max_run: int | None = None,
     ) -> None:
+        """Run ``work`` for each item on the shared scheduler's connections.
+
+        With ``max_run``, ``work`` gets runs of up to that many consecutive parts.
+        A single-part object goes ahead of large objects' parts: it is one
+        request, and a file of a ``get`` waits for it.
+        """
         try:
-            run_pool(
-                coordinator,
-                items,
-                work,
-                threads=threads,
-                buffer_size=self.config.buffer_size,
-                poll_interval=self.d.poll_interval,
-            )
+            self.scheduler.run(coordinator, items, work, max_run=max_run, first=len(items) == 1)
         finally:
             if coordinator.abandoned:
                 self.abandoned = True
@@ -324,7 +335,6 @@ class TransferSession:
         identity: ObjectIdentity,
         parts: Sequence[Part],
         sink: PartialFile,
-        threads: int,
         *,
         journal: Journal | None = None,
         report: bool = True,
@@ -345,12 +355,12 @@ class TransferSession:
             self.d.sleep,
             self.stats,
             self.progress if report else None,
+            self.scheduler.meter,
         )
         results: dict[int, int] = {}
         lock = threading.Lock()
 
-        def work(part: Part, buffer: memoryview) -> None:
-            crc = fetcher.fetch(part, buffer)
+        def part_done(part: Part, crc: int) -> None:
             if journal is not None and (recorded is None or recorded.get(part.index) != crc):
                 journal.append(part.index, crc)
             with lock:
@@ -358,11 +368,20 @@ class TransferSession:
             self.stats.add_part()
             self.progress.flush()
 
-        self._run(coordinator, parts, work, threads)
+        def work(run: Run, buffer: memoryview) -> None:
+            fetcher.fetch_run(run, buffer, part_done)
+
+        self._run(coordinator, parts, work, max_run=self._max_run(identity.size))
         return results
 
+    def _max_run(self, object_size: int) -> int:
+        """How many journal parts one request may read: up to the request size."""
+        if self.config.part_size is not None or not self.record_size:
+            return 1
+        return max(1, self.config.resolve_part_size(object_size) // self.record_size)
+
     def _reverify(
-        self, parts: Sequence[Part], recorded: dict[int, int], sink: PartialFile, threads: int
+        self, parts: Sequence[Part], recorded: dict[int, int], sink: PartialFile
     ) -> dict[int, int]:
         """Recorded parts whose bytes on disk still have the recorded CRC."""
         coordinator = self._coordinator()
@@ -387,7 +406,7 @@ class TransferSession:
                     "%s: part %d changed on disk; fetching it again", self.source.name, part.index
                 )
 
-        self._run(coordinator, [p for p in parts if p.index in recorded], work, threads)
+        self._run(coordinator, [p for p in parts if p.index in recorded], work)
         return good
 
     def _verify(
@@ -397,7 +416,6 @@ class TransferSession:
         crcs: dict[int, int],
         sink: PartialFile,
         journal: Journal | None,
-        threads: int,
     ) -> None:
         """Check the object's CRC-64; on mismatch fetch every part again, then give up."""
         expected = identity.crc64
@@ -412,9 +430,7 @@ class TransferSession:
             actual,
             expected,
         )
-        again = self._fetch(
-            identity, parts, sink, threads, journal=journal, report=False, recorded=crcs
-        )
+        again = self._fetch(identity, parts, sink, journal=journal, report=False, recorded=crcs)
         repaired = [p.index for p in parts if again[p.index] != crcs[p.index]]
         log.warning("%s: parts that differed on the second fetch: %s", self.source.name, repaired)
         actual = combine_all((again[p.index], p.size) for p in parts)

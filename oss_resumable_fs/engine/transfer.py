@@ -16,6 +16,7 @@ from typing import Any
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.pool import ProgressListener
 from oss_resumable_fs.engine.result import DownloadResult, journal_path_for
+from oss_resumable_fs.engine.scheduler import Scheduler
 from oss_resumable_fs.engine.session import TransferSession
 from oss_resumable_fs.engine.source import RangeSource
 from oss_resumable_fs.engine.status import UnfinishedDownload, list_unfinished
@@ -25,6 +26,7 @@ __all__ = [
     "DownloadResult",
     "Downloader",
     "ProgressListener",
+    "Scheduler",
     "UnfinishedDownload",
     "download",
     "journal_path_for",
@@ -40,6 +42,7 @@ def download(
     progress: ProgressListener | None = None,
     cancel: threading.Event | None = None,
     journal_path: str | None = None,
+    scheduler: Scheduler | None = None,
 ) -> DownloadResult:
     """Download ``source`` into ``destination``, resuming a previous attempt if there is one.
 
@@ -48,7 +51,12 @@ def download(
     is re-raised as is); both keep the checkpoint so a later call resumes.
     """
     return Downloader(config).download(
-        source, destination, progress=progress, cancel=cancel, journal_path=journal_path
+        source,
+        destination,
+        progress=progress,
+        cancel=cancel,
+        journal_path=journal_path,
+        scheduler=scheduler,
     )
 
 
@@ -79,6 +87,19 @@ class Downloader:
         progress: ProgressListener | None = None,
         cancel: threading.Event | None = None,
         journal_path: str | None = None,
+        scheduler: Scheduler | None = None,
     ) -> DownloadResult:
+        """See :func:`download`; ``scheduler`` shares one pool of connections between
+        downloads (a ``get``), else the download has its own."""
         source = throttled(source, self.config.bandwidth_limit)
-        return TransferSession(self, source, destination, progress, cancel, journal_path).run()
+        if scheduler is not None:
+            return self._session(source, destination, progress, cancel, journal_path, scheduler)
+        with self.scheduler() as own:
+            return self._session(source, destination, progress, cancel, journal_path, own)
+
+    def scheduler(self) -> Scheduler:
+        """A pool of connections within this configuration's budgets."""
+        return Scheduler.for_config(self.config, poll_interval=self.poll_interval)
+
+    def _session(self, *args: Any) -> DownloadResult:
+        return TransferSession(self, *args).run()

@@ -80,7 +80,12 @@ def translate_oss_error(
             f"{name}: the object changed during the download ({detail})", **fields
         )
     if status in (429,) or (isinstance(status, int) and status >= 500):
-        return TransientError(f"{name}: {detail}{suffix}", retry_after=_qos_delay(error), **fields)
+        return TransientError(
+            f"{name}: {detail}{suffix}",
+            retry_after=_qos_delay(error),
+            throttled=status in (429, 503),
+            **fields,
+        )
     return OSSResumableError(f"{name}: OSS refused the request ({detail}){suffix}", **fields)
 
 

@@ -9,6 +9,7 @@ or fail at open. Every request and every byte served is recorded.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class Fault:
     corrupt: bool = False
     #: readinto blocks until the reader is closed.
     block: bool = False
+    #: Seconds each readinto of this response takes (a slow connection).
+    delay: float = 0.0
     #: Called with the source when a request matches (e.g. to change the object).
     action: Callable[[FakeSource], None] | None = None
     used: int = field(default=0, init=False)
@@ -65,6 +68,8 @@ class FakeReader:
             if not self.closed.wait(10):
                 raise AssertionError("blocked reader was never closed")
             raise ConnectionError("connection closed while reading")
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
         count = min(len(buffer), self.end - self.pos, source.chunk)
         if fault is not None and (fault.error is not None or fault.short):
             left = fault.after - self.served
@@ -83,6 +88,9 @@ class FakeReader:
         self.served += count
         with source.lock:
             source.bytes_served += count
+        if source.rate is not None:
+            # Paced like a link that gives each connection ``rate`` bytes/s.
+            time.sleep(count / source.rate)
         return count
 
     def close(self) -> None:
@@ -100,8 +108,13 @@ class FakeSource:
         with_crc: bool = True,
         max_buffer: int = 1 << 30,
         chunk: int = 1 << 30,
+        rate: float | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.lock = threading.Lock()
+        #: Bytes per second per connection, and seconds to first byte (None, 0: instant).
+        self.rate = rate
+        self.latency = latency
         self.with_crc = with_crc
         self.max_buffer = max_buffer
         #: Most bytes one readinto call hands out (to exercise many small reads).
@@ -150,6 +163,8 @@ class FakeSource:
             fault.action(self)
         if fault is not None and fault.open_error is not None:
             raise fault.open_error
+        if self.latency:
+            time.sleep(self.latency)
         if not identity.same_object(self.identity):
             raise ObjectChangedError(f"{self.name}: precondition failed (412)")
         return FakeReader(self, self.data, start, end, fault)

@@ -140,6 +140,7 @@ def test_transfer_public_names() -> None:
         "DownloadResult",
         "Downloader",
         "ProgressListener",
+        "Scheduler",
         "UnfinishedDownload",
         "download",
         "journal_path_for",

@@ -237,6 +237,8 @@ FIELD_VALUES: dict[str, Any] = {
     "checkpoint_dir": "/tmp/ossr-options-checkpoints",
     "skip_identical": True,
     "bandwidth_limit": 4 * MiB,
+    "max_connections": 48,
+    "max_buffer_memory": 64 * MiB,
 }
 
 

@@ -1,0 +1,183 @@
+"""One scheduler for every part: runs of parts per request, stealing, sharing, tuning."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from oss_resumable_fs.config import MiB, TransferConfig
+from oss_resumable_fs.engine.plan import Part, plan_parts
+from oss_resumable_fs.engine.pool import Coordinator
+from oss_resumable_fs.engine.scheduler import Run, Scheduler
+from oss_resumable_fs.engine.transfer import Downloader
+from oss_resumable_fs.errors import AccessDeniedError
+
+from .conftest import make_data
+from .fakes import FakeSource
+
+#: The default journal part (2 MiB) and request (up to 8 MiB) sizes are in play.
+SIZE = 24 * MiB
+
+
+def defaults(**changes: object) -> TransferConfig:
+    settings: dict[str, object] = {"single_request_threshold": 0, "backoff_base": 0.01}
+    settings.update(changes)
+    return TransferConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_few_connections_read_several_parts_per_request(tmp_path: Path) -> None:
+    source = FakeSource(make_data(SIZE))
+    result = Downloader(defaults(concurrency=2)).download(source, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == source.data
+    assert result.parts_total == SIZE // (2 * MiB)
+    # Two connections over twelve 2 MiB parts: the first requests read four parts each.
+    assert sorted(end - start for start, end in source.requests[:2]) == [8 * MiB, 8 * MiB]
+    assert source.bytes_served == SIZE  # every byte once
+    assert len(source.requests) < result.parts_total
+
+
+def test_an_explicit_part_size_is_the_request_size(tmp_path: Path) -> None:
+    source = FakeSource(make_data(SIZE))
+    Downloader(defaults(concurrency=2, part_size=2 * MiB)).download(source, tmp_path / "out")
+    assert {end - start for start, end in source.requests} == {2 * MiB}
+
+
+def test_an_idle_connection_steals_the_tail_of_a_slow_run(tmp_path: Path) -> None:
+    source = FakeSource(make_data(SIZE), chunk=256 * 1024)
+    # The request that starts at 0 crawls: its run would hold 8 MiB on one slow connection.
+    source.add_fault(covering=0, delay=0.05)
+    result = Downloader(defaults(concurrency=2)).download(source, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == source.data
+    slow_start, slow_end = source.requests[0]
+    assert (slow_start, slow_end) == (0, 8 * MiB)
+    # Other connections took the parts the slow one had not started.
+    stolen = [start for start, _ in source.requests[1:] if 0 < start < 8 * MiB]
+    assert stolen, source.requests
+    # Every byte came once from some connection, plus at most what the slow one had
+    # buffered of a part it no longer owned (none: it stops at part ends).
+    assert source.bytes_served == SIZE
+    assert result.bytes_fetched == SIZE
+
+
+def test_a_failed_run_resumes_from_its_last_byte_and_keeps_finished_parts(
+    tmp_path: Path,
+) -> None:
+    data = make_data(SIZE)
+    source = FakeSource(data)
+    # A refusal (not retryable) in the third part of the second run ([8, 16) MiB),
+    # at 13 MiB, stops the download.
+    source.add_fault(covering=13 * MiB, error=AccessDeniedError("denied"), after=5 * MiB)
+    with pytest.raises(AccessDeniedError):
+        Downloader(defaults(concurrency=1)).download(source, tmp_path / "out")
+    result = Downloader(defaults(concurrency=1)).download(FakeSource(data), tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data
+    # Parts finished before the failure, within the failed run too, were kept.
+    assert result.bytes_reused >= 12 * MiB
+    assert result.bytes_fetched + result.bytes_reused == SIZE
+
+
+def test_two_downloads_share_one_scheduler_and_its_budget(tmp_path: Path) -> None:
+    first, second = FakeSource(make_data(SIZE, 1)), FakeSource(make_data(SIZE, 2))
+    open_now, most = [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def __init__(self, source: FakeSource) -> None:
+            self.source, self.name = source, source.name + str(id(source))
+
+        def stat(self):
+            return self.source.stat()
+
+        def open_range(self, start, end, identity):
+            reader = self.source.open_range(start, end, identity)
+            with lock:
+                open_now[0] += 1
+                most[0] = max(most[0], open_now[0])
+            close = reader.close
+
+            def closing() -> None:
+                if not reader.closed.is_set():
+                    with lock:
+                        open_now[0] -= 1
+                close()
+
+            reader.close = closing  # type: ignore[method-assign]
+            return reader
+
+    downloader = Downloader(defaults(concurrency=3, part_size=MiB))
+    with downloader.scheduler() as shared:
+        threads = [
+            threading.Thread(
+                target=downloader.download,
+                args=(Counting(source), tmp_path / name),
+                kwargs={"scheduler": shared},
+            )
+            for source, name in ((first, "a"), (second, "b"))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert (tmp_path / "a").read_bytes() == first.data
+    assert (tmp_path / "b").read_bytes() == second.data
+    assert most[0] <= 3  # one budget for both, not three each
+
+
+def test_a_one_request_batch_goes_before_queued_parts() -> None:
+    scheduler = Scheduler(ceiling=1, buffer_size=1024, fixed=1)
+    order: list[str] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(item: Part, buffer: memoryview) -> None:
+        started.set()
+        release.wait(5)
+        order.append(f"part {item.index}")
+
+    def note(run: Run, buffer: memoryview) -> None:
+        while (part := run.claim()) is not None:
+            slow(part, buffer)
+
+    big = threading.Thread(
+        target=scheduler.run,
+        args=(Coordinator(None, "x"), plan_parts(3, 1), note),
+        kwargs={"max_run": 1},
+    )
+    big.start()
+    assert started.wait(5)
+    small = threading.Thread(
+        target=scheduler.run,
+        args=(Coordinator(None, "x"), ["small file"], lambda item, _: order.append(item)),
+        kwargs={"first": True},
+    )
+    small.start()
+    release.set()
+    big.join(5)
+    small.join(5)
+    scheduler.close()
+    assert order == ["part 0", "small file", "part 1", "part 2"]
+
+
+def test_adaptive_concurrency_grows_on_a_slow_per_connection_link(tmp_path: Path) -> None:
+    # Each connection gets 8 MiB/s after 50 ms: sixteen are far from enough.
+    source = FakeSource(make_data(48 * MiB), rate=8 * MiB, latency=0.05, chunk=256 * 1024)
+    result = Downloader(defaults(max_connections=64)).download(source, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == source.data
+    assert result.connections > 16, result.tuning
+    assert result.tuning and "first byte after" in result.tuning[0].reason
+    assert "connections" in result.summary()
+
+
+def test_a_fixed_concurrency_is_never_tuned(tmp_path: Path) -> None:
+    source = FakeSource(make_data(48 * MiB), rate=64 * MiB, latency=0.02, chunk=256 * 1024)
+    result = Downloader(defaults(concurrency=4)).download(source, tmp_path / "out")
+    assert result.tuning == () and result.connections == 4
+
+
+def test_memory_budget_bounds_connections() -> None:
+    config = TransferConfig(buffer_size=4 * MiB, max_buffer_memory=64 * MiB)
+    assert config.connection_ceiling() == 16
+    assert TransferConfig(max_connections=8).connection_ceiling() == 8
+    assert TransferConfig(concurrency=200).connection_ceiling() == 200
