@@ -14,7 +14,8 @@ from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.integrity import crc64
 from oss_resumable_fs.engine.plan import Part
 from oss_resumable_fs.engine.pool import Coordinator, ProgressReporter
-from oss_resumable_fs.engine.scheduler import Meter, Run
+from oss_resumable_fs.engine.runs import PartProgress, Run, completed
+from oss_resumable_fs.engine.scheduler import Meter
 from oss_resumable_fs.engine.sink import PartialFile
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSource
 from oss_resumable_fs.errors import TransientError
@@ -174,19 +175,23 @@ class PartFetcher:
     ) -> None:
         """Write the parts of ``run`` to the partial file, with one request if all goes well.
 
-        ``part_done(part, crc)`` is called as each part is complete. The buffer
-        is filled (several ``readinto`` calls if the network hands out less)
-        before one ``pwrite`` and one CRC update, never across a part's end. A
-        failed connection resumes at the first byte not yet received, up to
-        the run's end as it is then (another thread may have taken its tail).
-        Only ``max_attempts`` failures in a row *without progress* abandon it.
+        ``part_done(part, crc)`` is called as each part is complete (for a part cut
+        in two, by whichever half ends last). The buffer is filled (several
+        ``readinto`` calls if the network hands out less) before one ``pwrite`` and
+        one CRC update, never beyond a part's end. A failed connection resumes at
+        the first byte not yet written, up to the run's end as it is then (another
+        connection may have taken its tail). Only ``max_attempts`` failures in a
+        row *without progress* abandon it.
         """
-        part = run.claim()
-        state = None if part is None else _PartState(part)
+        state = run.claim()
         failures = 0
         while state is not None:
+            if state.done():  # cut where it stood: the rest is another connection's
+                state = self._finish(run, state, part_done)
+                continue
             self._coordinator.check()
-            start = state.part.start + state.written
+            part = state.part
+            start = part.start + state.written
             before = state.written
             try:
                 opened = time.monotonic()
@@ -194,22 +199,23 @@ class PartFetcher:
                 self._meter.add_latency(time.monotonic() - opened)
                 with self._coordinator.track(reader):
                     while state is not None:
+                        state.reader = reader
+                        state.restart()
                         self._stream(reader, state, buffer)
-                        part_done(state.part, state.crc)
+                        state = self._finish(run, state, part_done)
                         failures = 0
-                        following = run.claim()
-                        state = None if following is None else _PartState(following)
             except RETRYABLE as exc:
                 # A read that failed because we closed it on purpose is not a failure.
                 self._coordinator.check()
                 assert state is not None
                 self._flush(state, buffer)
+                if state.done():
+                    continue  # closed because another connection took the rest
                 if state.written > before:
                     failures = 0  # bytes flowed: the connection was not hopeless
                 failures += 1
                 if getattr(exc, "throttled", False):
                     self._meter.add_throttle()
-                part = state.part
                 if failures >= self._policy.max_attempts:
                     raise TransientError(
                         f"{self._source.name}: bytes {part.start + state.written}-{part.end - 1} "
@@ -227,11 +233,25 @@ class PartFetcher:
                 )
                 self._sleep(delay)
 
-    def _stream(self, reader: RangeReader, state: _PartState, buffer: memoryview) -> None:
+    def _finish(
+        self, run: Run, state: PartProgress, part_done: Callable[[Part, int], None]
+    ) -> PartProgress | None:
+        """Report a part whose bytes (up to its end) are written; return the next one."""
+        self._meter.add_rate(state.rate(time.monotonic()), state.received)
+        crc = state.finish(0, state.crc, state.end)
+        done = None if crc is None else completed(state, crc)
+        if done is not None:
+            part_done(*done)
+        return run.claim()
+
+    def _stream(self, reader: RangeReader, state: PartProgress, buffer: memoryview) -> None:
         part = state.part
-        while state.written + state.filled < part.size:
+        while not state.done():
             self._coordinator.check()
-            end = min(len(buffer), part.size - state.written)
+            end = min(len(buffer), state.end - state.written)
+            if state.filled >= end:  # the end moved back below what is buffered
+                self._flush(state, buffer)
+                continue
             view = buffer[state.filled : end]
             count = reader.readinto(view)
             if count is None or not 0 <= count <= len(view):
@@ -241,33 +261,22 @@ class PartFetcher:
             if count == 0:
                 raise TransientError(
                     f"{self._source.name}: short body for bytes {part.start}-{part.end - 1}: "
-                    f"ended at {part.start + state.written + state.filled}"
+                    f"ended at {part.start + state.position}"
                 )
             self._meter.add_bytes(count)
-            state.filled += count
-            if state.filled == end:
+            state.accept(count)
+            if state.filled >= min(len(buffer), state.end - state.written):
                 self._flush(state, buffer)
 
-    def _flush(self, state: _PartState, buffer: memoryview) -> None:
+    def _flush(self, state: PartProgress, buffer: memoryview) -> None:
         """Write the buffer's received bytes in place and fold them into the CRC."""
-        count = state.filled
-        if not count:
+        count = state.to_write()
+        if count <= 0:
+            state.wrote(0, state.crc)
             return
         chunk = buffer[:count]
         self._sink.write_at(state.part.start + state.written, chunk)
-        state.crc = crc64(chunk, state.crc)
-        state.written += count
-        state.filled = 0
+        state.wrote(count, crc64(chunk, state.crc))
         self._stats.add_bytes(count)
         if self._progress is not None:
             self._progress.add(count)
-
-
-@dataclass
-class _PartState:
-    part: Part
-    #: Bytes written to the file (and in ``crc``), from the part's start.
-    written: int = 0
-    #: Bytes received into the buffer after those, not yet written.
-    filled: int = 0
-    crc: int = 0

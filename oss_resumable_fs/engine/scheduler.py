@@ -14,9 +14,10 @@ flight is therefore at most ``ceiling * buffer_size``.
 Runs and stealing. The parts of an object are small journal units (2 MiB by
 default); a thread takes a *run* of consecutive units and reads it with one
 GET, so few connections still make large requests. When the queue is empty
-an idle thread steals the second half of the units a busy run has not started
-yet, and the busy thread stops at its new end. A slow connection thus never
-holds more than the unit it is reading while others are idle.
+an idle thread takes work from a busy one (:mod:`.runs`): the units it has not
+started, else half of the unit it is reading, or all the rest of it when that
+connection is a straggler. The tail of a download thus spreads over every
+connection, and a slow one holds up nothing.
 """
 
 from __future__ import annotations
@@ -30,14 +31,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from oss_resumable_fs.config import TransferConfig
-from oss_resumable_fs.engine.plan import Part
 from oss_resumable_fs.engine.pool import STOP_GRACE, Coordinator, Stopped
+from oss_resumable_fs.engine.runs import PartProgress, Run
 from oss_resumable_fs.engine.tuner import ConcurrencyTuner, TuningStep
 
 log = logging.getLogger(__name__)
 
 #: How often the tuner looks at the throughput, seconds.
 TUNER_TICK = 0.05
+#: The least of a part worth cutting off for another connection, and the least
+#: time (seconds) cutting must save.
+MIN_SPLIT = 512 * 1024
+MIN_GAIN = 0.05
+#: A connection slower than this fraction of the typical one, for longer than
+#: :data:`STRAGGLER_PATIENCE` seconds (or four first-byte latencies), is a straggler.
+STRAGGLER_RATIO = 0.25
+STRAGGLER_PATIENCE = 1.0
+#: How often idle connections look for a straggler, seconds.
+STRAGGLER_CHECK = 0.25
 
 
 class Meter:
@@ -48,6 +59,8 @@ class Meter:
         self.bytes = 0
         self.throttles = 0
         self.latency: float | None = None
+        #: A typical connection's bytes per second, from the parts finished so far.
+        self.rate: float | None = None
 
     def add_bytes(self, count: int) -> None:
         with self._lock:
@@ -57,6 +70,12 @@ class Meter:
         with self._lock:
             self.throttles += 1
 
+    def add_rate(self, rate: float, received: int) -> None:
+        if received < 64 * 1024:  # too little to tell a rate from a latency
+            return
+        with self._lock:
+            self.rate = rate if self.rate is None else 0.8 * self.rate + 0.2 * rate
+
     def add_latency(self, seconds: float) -> None:
         with self._lock:
             if self.latency is None:
@@ -65,44 +84,33 @@ class Meter:
                 self.latency = 0.8 * self.latency + 0.2 * seconds
 
 
-class Run:
-    """Consecutive parts one thread reads with one request; others may steal its tail."""
+class CpuMeter:
+    """How busy the CPUs were since the last call: the machine's (Linux ``/proc/stat``),
+    or else this process's share of all cores.
 
-    def __init__(self, parts: Sequence[Part]) -> None:
-        self._parts = list(parts)
-        self._lock = threading.Lock()
-        self._next = 0
-        self._end = len(self._parts)
+    The machine's, because on one host the other side of the link (a local
+    server, a proxy, other work) competes for the same cores.
+    """
 
-    @property
-    def end(self) -> int:
-        """The object offset the run now ends at (it only ever shrinks)."""
-        with self._lock:
-            return self._parts[self._end - 1].end
+    def __init__(self) -> None:
+        self._cores = os.cpu_count() or 1
+        self._last = self._sample()
 
-    def claim(self) -> Part | None:
-        """The next part to read, or ``None`` when the run (maybe shortened) is done."""
-        with self._lock:
-            if self._next >= self._end:
-                return None
-            part = self._parts[self._next]
-            self._next += 1
-            return part
+    def _sample(self) -> tuple[float, float, bool]:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                fields = [float(value) for value in stat.readline().split()[1:]]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+            return sum(fields) - idle, sum(fields), True
+        except (OSError, ValueError, IndexError):
+            return time.process_time(), time.monotonic() * self._cores, False
 
-    def unclaimed(self) -> int:
-        with self._lock:
-            return self._end - self._next
-
-    def steal(self) -> Run | None:
-        """Take the later half of the parts not started yet, as a run of their own."""
-        with self._lock:
-            left = self._end - self._next
-            if left < 1:
-                return None
-            keep = self._next + left // 2
-            stolen = self._parts[keep : self._end]
-            self._end = keep
-        return Run(stolen)
+    def busy(self) -> float:
+        now = self._sample()
+        busy, total, _ = now
+        last_busy, last_total, _ = self._last
+        self._last = now
+        return (busy - last_busy) / max(total - last_total, 1e-9)
 
 
 class _Batch:
@@ -141,12 +149,43 @@ class _Batch:
         """Parts (or items) not started yet: queued, or at the tail of a running run."""
         return len(self.queue) + sum(run.unclaimed() for run in self.running)
 
-    def steal(self) -> Run | None:
+    def steal(self, meter: Meter) -> Run | None:
+        """Work for an idle connection from a busy one: unstarted parts, else half of the
+        part being read (all of it, where a straggler stands)."""
         if self.max_run is None or self.coordinator.stop.is_set() or not self.running:
             return None
         victim = max(self.running, key=Run.unclaimed)
         stolen = victim.steal()
-        return None if stolen is None else self._start(stolen)
+        if stolen is not None:
+            return self._start(stolen)
+        now = time.monotonic()
+        reading = [(run, run.current) for run in self.running if run.current is not None]
+        if not reading:
+            return None
+        rates = sorted(progress.rate(now) for _, progress in reading)
+        typical = meter.rate if meter.rate is not None else rates[len(rates) // 2]
+        patience = max(STRAGGLER_PATIENCE, 4 * (meter.latency or 0.0))
+
+        def time_left(item: tuple[Run, PartProgress]) -> float:
+            run, progress = item
+            return run.remaining_in_current() / max(progress.rate(now), 1.0)
+
+        run, progress = max(reading, key=time_left)
+        straggler = progress.age(now) >= patience and progress.rate(now) < typical * STRAGGLER_RATIO
+        if not straggler and time_left((run, progress)) < 2 * (meter.latency or 0.0) + MIN_GAIN:
+            # Half the rest on a new connection would end no sooner: it first waits
+            # a round trip (and the bytes already on their way would be wasted).
+            return None
+        piece = run.split(MIN_SPLIT // 8 if straggler else MIN_SPLIT, where_it_stands=straggler)
+        if piece is None:
+            return None
+        if straggler:
+            log.info(
+                "a connection at %.0f KiB/s (others %.0f KiB/s): its part continues elsewhere",
+                progress.rate(now) / 1024,
+                typical / 1024,
+            )
+        return self._start(Run.of_piece(piece))
 
     def _start(self, run: Run) -> Run:
         self.in_flight += 1
@@ -176,12 +215,16 @@ class Scheduler:
         poll_interval: float = 0.1,
         tuner: ConcurrencyTuner | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cpu_busy: Callable[[], float] | None = None,
     ) -> None:
+        """``cpu_busy`` returns how busy the CPUs were since its last call (0 to 1);
+        the default measures the machine (:class:`CpuMeter`)."""
         self.ceiling = max(1, ceiling)
         self.buffer_size = buffer_size
         self.poll_interval = poll_interval
         self.meter = Meter()
         self._clock = clock
+        self._cpu_busy = cpu_busy
         if fixed is not None:
             self.tuner = None
             self.level = min(fixed, self.ceiling)
@@ -245,6 +288,8 @@ class Scheduler:
             self._batches.sort(key=lambda b: b.order)
             self._cv.notify_all()
         try:
+            if max_run is not None and len(items) > 1:
+                self._tune_now()  # a known latency sets the start level before any thread
             self._spawn()
             self._start_tuning(max_run is not None and len(items) > 1)
             while not batch.done.wait(self.poll_interval):
@@ -319,7 +364,7 @@ class Scheduler:
             if task is not None:
                 return batch, task
         for batch in self._batches:
-            task = batch.steal()
+            task = batch.steal(self.meter)
             if task is not None:
                 return batch, task
         return None
@@ -338,7 +383,10 @@ class Scheduler:
                         self._threads -= 1
                         return
                     self._idle += 1
-                    self._cv.wait()
+                    # While parts are being read, look again now and then: one of
+                    # them may turn out to be a straggler.
+                    reading = any(batch.running for batch in self._batches)
+                    self._cv.wait(STRAGGLER_CHECK if reading else None)
                     self._idle -= 1
             batch, task = found
             if buffer is None:
@@ -366,6 +414,15 @@ class Scheduler:
             self._cv.notify_all()
         self._spawn()
 
+    def _tune_now(self) -> None:
+        if self.tuner is not None and self.meter.latency is not None:
+            meter = self.meter
+            level = self.tuner.observe(
+                self._clock(), meter.bytes, latency=meter.latency, throttles=meter.throttles
+            )
+            with self._cv:
+                self.level = max(1, min(level, self.ceiling))
+
     def _start_tuning(self, worth_it: bool) -> None:
         if self.tuner is None or not worth_it:
             return
@@ -377,16 +434,14 @@ class Scheduler:
 
     def _tune(self) -> None:
         assert self.tuner is not None
-        cores = os.cpu_count() or 1
-        wall, cpu = self._clock(), time.process_time()
+        cpu_busy = self._cpu_busy or CpuMeter().busy
         while not self._closing.wait(TUNER_TICK):
             with self._cv:
                 busy = any(batch.queue or batch.in_flight for batch in self._batches)
-            now, cpu_now = self._clock(), time.process_time()
-            share = (cpu_now - cpu) / max(now - wall, 1e-6) / cores
-            wall, cpu = now, cpu_now
+            share = cpu_busy()
             if not busy:
                 continue
+            now = self._clock()
             meter = self.meter
             level = self.tuner.observe(
                 now,

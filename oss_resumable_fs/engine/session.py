@@ -32,7 +32,8 @@ from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_par
 from oss_resumable_fs.engine.pool import Coordinator, ProgressListener, ProgressReporter
 from oss_resumable_fs.engine.preflight import check_space, prepare_directories
 from oss_resumable_fs.engine.result import DownloadResult, journal_path_for, resolve_directory
-from oss_resumable_fs.engine.scheduler import Run, Scheduler
+from oss_resumable_fs.engine.runs import Run
+from oss_resumable_fs.engine.scheduler import Scheduler
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
 from oss_resumable_fs.errors import DownloadCancelledError, IntegrityError, ObjectChangedError
@@ -450,7 +451,13 @@ class TransferSession:
         download (or every file of a ``get``) that a retry would have finished.
         """
         self._check_cancel()
-        return self.policy.call(self.source.stat, self._pause, f"{self.source.name}: HEAD")
+        retries = self.stats.retries
+        began = time.monotonic()
+        identity = self.policy.call(self.source.stat, self._pause, f"{self.source.name}: HEAD")
+        if self.stats.retries == retries:
+            # One round trip: the first hint of how many connections the link needs.
+            self.scheduler.meter.add_latency(time.monotonic() - began)
+        return identity
 
     def _check_readable(self) -> None:
         """A source may refuse an object it can see but not read now (an Archive not restored).

@@ -6,9 +6,9 @@ stream is capped (by the path, or by the service per connection) and a link
 can take ten times more. So, like azcopy's concurrency tuner, we measure: start
 at a modest level, and after each change wait until the new connections have
 had time to deliver (one measured time-to-first-byte and a little more), then
-compare the aggregate throughput with the level before. The first probe is
-four times the start: a probe costs little where it does not help (a short
-spell of contention), and ramping up slowly costs much where it does.
+compare the aggregate throughput with the level before. The first probe
+doubles the level, or quadruples it on a long round trip, where ramping up
+slowly costs much.
 
 A long time to first byte says more before any throughput is measured: a
 stream's rate falls as the round trip grows (TCP's window), so the start level
@@ -21,7 +21,7 @@ is scaled by the first measured latency over 20 ms before probing begins.
 * Throttling (503, ``x-oss-qos-delay-time``): never that level again; back to
   the highest level that ran unthrottled (else to 70 %), and later probes go
   only halfway towards the throttled level.
-* The process using every core: stop growing (more threads only add contention).
+* Every core busy: stop growing (more threads only add contention).
 
 Once settled, it probes +25 % now and then, so a link that got faster is found.
 The tuner is pure arithmetic over what :meth:`observe` is told; the scheduler
@@ -98,6 +98,7 @@ class ConcurrencyTuner:
         self._settled_at = 0.0
         self._started: float | None = None
         self._seeded = False
+        self._seeded_from: float | None = None
 
     def hold_at(self, level: int) -> None:
         """Never go above ``level`` (the machine would not give more threads)."""
@@ -117,7 +118,7 @@ class ConcurrencyTuner:
 
         ``latency`` is the typical time to a request's first byte (``None``
         before any answered); ``throttles`` counts throttling answers so far;
-        ``cpu_share`` is the process's recent CPU use as a fraction of all cores.
+        ``cpu_share`` is how busy the CPUs were lately (0 to 1).
         """
         if self._started is None:
             self._started = now
@@ -129,7 +130,8 @@ class ConcurrencyTuner:
             self._seeded = True
             seed = round(self.level * latency / _REFERENCE_LATENCY)
             if seed > self.level and self._probing:
-                reason = f"first byte after {latency * 1000:.0f} ms"
+                self._seeded_from = latency
+                reason = f"round trip {latency * 1000:.0f} ms"
                 return self._record(now, min(seed, self._cap), 0.0, reason)
         if self._window is None:
             if total_bytes == 0 or latency is None:
@@ -159,7 +161,10 @@ class ConcurrencyTuner:
         if before is None:
             if cpu_share >= _CPU_BOUND:
                 return self._settle(now, level, throughput, "CPU-bound")
-            return self._change(now, self._grow(level, 4), throughput, "first probe")
+            # Four times on a long round trip (many connections are likely needed),
+            # twice on a short one (the machine, not the link, is the likely limit).
+            factor = 4 if self._seeded_from is not None else 2
+            return self._change(now, self._grow(level, factor), throughput, "first probe")
         old_level, old_throughput = before
         gain = throughput / old_throughput - 1 if old_throughput > 0 else float("inf")
         proportional = level / old_level - 1 if level > old_level else 0.0

@@ -148,6 +148,8 @@ class FakeSource:
 
     def stat(self) -> ObjectIdentity:
         self.stat_calls += 1
+        if self.latency:
+            time.sleep(self.latency)  # a HEAD is a round trip too
         if self.stat_errors:
             raise self.stat_errors.pop(0)
         return self.identity

@@ -146,8 +146,11 @@ def test_get_honours_part_size_concurrency_and_checkpoint_dir(
     assert dest.read_bytes() == data
     stats = oss_server.stats()
     ranges = sorted((g.start, g.end) for g in stats.ranged_gets)
-    expected = [(start, min(start + MiB, len(data))) for start in range(0, len(data), MiB)]
-    assert ranges == expected  # ten 1 MiB parts, each fetched once
+    # Ten 1 MiB parts, one request each; idle connections may have taken the rest of
+    # a last part (its first request then stopped short), never across two parts.
+    assert {start for start, _ in ranges if start % MiB == 0} == {i * MiB for i in range(10)}
+    assert all(start // MiB == (end - 1) // MiB for start, end in ranges)
+    assert sum(stats.bytes_served.values()) <= len(data) + 3 * MiB
     assert 1 <= stats.max_concurrent_gets <= 3
     # The journal lived in the checkpoint directory (created for it), and is gone.
     assert checkpoints.is_dir()

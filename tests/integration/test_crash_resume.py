@@ -184,7 +184,10 @@ def test_sigkill_then_resume_fetches_only_missing_parts(
     assert result.bytes_fetched <= SIZE - len(state.parts) * PART + CONCURRENCY * PART
     assert result.parts_fetched == len(parts) - len(state.parts)
     stats = oss_server.stats()
-    assert stats.bytes_served == {f"{oss_bucket}/big.bin": result.bytes_fetched}
+    # Bytes on their way to a connection whose last part another one took are
+    # dropped: at most a part per connection.
+    served = stats.bytes_served[f"{oss_bucket}/big.bin"]
+    assert result.bytes_fetched <= served <= result.bytes_fetched + CONCURRENCY * PART
     # No ranged GET of the resumed run touched a part the journal had recorded.
     recorded_spans = [(p.start, p.end) for p in parts if p.index in state.parts]
     for get in stats.ranged_gets:
