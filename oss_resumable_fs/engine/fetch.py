@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.integrity import crc64
+from oss_resumable_fs.engine.meters import Meter
 from oss_resumable_fs.engine.plan import Part
 from oss_resumable_fs.engine.pool import Coordinator, ProgressReporter
 from oss_resumable_fs.engine.runs import PartProgress, Run, completed
-from oss_resumable_fs.engine.scheduler import Meter
 from oss_resumable_fs.engine.sink import PartialFile
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader, RangeSource
 from oss_resumable_fs.errors import TransientError
@@ -42,6 +42,12 @@ def sleep_polling(seconds: float, cancelled: Callable[[], bool], poll: float) ->
 #: The longest a service-suggested delay (``x-oss-qos-delay-time``) is honoured, seconds.
 MAX_RETRY_AFTER = 300.0
 
+#: How often a throttled request's backoff doubles at most, and how many more
+#: throttled answers in a row than ``max_attempts`` a part survives (a throttling
+#: service answers at once, and the connections are cut meanwhile).
+THROTTLED_DOUBLINGS = 3
+THROTTLED_PATIENCE = 4
+
 #: Failures after which the same range is worth asking for again.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
@@ -62,9 +68,17 @@ class RetryPolicy:
     ) -> RetryPolicy:
         return cls(config.max_attempts, config.backoff_base, config.backoff_max, jitter)
 
-    def delay(self, failures: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure (counting from 1)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** min(failures - 1, 62))
+    def delay(
+        self, failures: int, retry_after: float | None = None, *, throttled: bool = False
+    ) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (counting from 1).
+
+        A throttled request (the service asked us to slow down) grows its wait only
+        three times over: the service's own delay is the floor, and the scheduler
+        slows the whole transfer down by using fewer connections.
+        """
+        doublings = min(failures - 1, THROTTLED_DOUBLINGS if throttled else 62)
+        ceiling = min(self.backoff_max, self.backoff_base * 2**doublings)
         delay = self.jitter() * ceiling
         if retry_after is not None:
             # The service's hint is a floor, within reason: a bogus one must not stall us.
@@ -152,6 +166,7 @@ class PartFetcher:
         stats: TransferStats,
         progress: ProgressReporter | None,
         meter: Meter | None = None,
+        make_way: Callable[[Callable[[], list[Run]]], bool] | None = None,
     ) -> None:
         self._source = source
         self._identity = identity
@@ -163,6 +178,9 @@ class PartFetcher:
         self._stats = stats
         self._progress = progress
         self._meter = meter or Meter()
+        #: Asked when the service throttles us: whether to hand the run back (the
+        #: scheduler's :meth:`~.scheduler.Scheduler.make_way`).
+        self._make_way = make_way or (lambda runs: False)
 
     def fetch(self, part: Part, buffer: memoryview) -> int:
         """Write one ``part`` to the partial file and return its CRC-64."""
@@ -214,14 +232,19 @@ class PartFetcher:
                 if state.written > before:
                     failures = 0  # bytes flowed: the connection was not hopeless
                 failures += 1
-                if getattr(exc, "throttled", False):
+                throttled = getattr(exc, "throttled", False)
+                if throttled:
                     self._meter.add_throttle()
-                if failures >= self._policy.max_attempts:
+                    if self._make_way(run.give_back):
+                        continue  # the rest is another connection's now
+                patience = THROTTLED_PATIENCE if throttled else 1
+                if failures >= self._policy.max_attempts * patience:
                     raise TransientError(
                         f"{self._source.name}: bytes {part.start + state.written}-{part.end - 1} "
                         f"failed {failures} times in a row without progress; last error: {exc}"
                     ) from exc
-                delay = self._policy.delay(failures, getattr(exc, "retry_after", None))
+                retry_after = getattr(exc, "retry_after", None)
+                delay = self._policy.delay(failures, retry_after, throttled=throttled)
                 self._stats.add_retry()
                 log.info(
                     "%s: part %d failed (%s); retrying from byte %d in %.2f s",

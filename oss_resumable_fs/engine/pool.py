@@ -13,14 +13,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from oss_resumable_fs.engine.source import RangeReader
 from oss_resumable_fs.errors import DownloadCancelledError
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 #: How long the caller waits for workers to exit after stopping them (Ctrl-C).
 STOP_GRACE = 5.0
@@ -65,7 +63,8 @@ class Coordinator:
             _close_quietly(reader)
 
     def check(self) -> None:
-        """Called by workers between buffers."""
+        """Called by workers between buffers; notices a cancel too."""
+        self.poll_cancel()
         if self.stop.is_set():
             raise Stopped
 

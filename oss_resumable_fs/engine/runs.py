@@ -169,6 +169,13 @@ class Run:
             self.current.parent = self.piece
             return self.current
 
+    def remaining_bytes(self) -> int:
+        """Bytes this run's reader has still to receive: the part's rest, and those after."""
+        with self._lock:
+            current = self.current
+            rest = 0 if current is None else current.end - current.position
+            return rest + sum(part.size for part in self._parts[self._next : self._end])
+
     def unclaimed(self) -> int:
         with self._lock:
             return self._end - self._next
@@ -184,6 +191,18 @@ class Run:
             self._end = keep
         return Run(stolen)
 
+    def give_back(self) -> list[Run]:
+        """Everything this run's reader has not received, as runs for other connections:
+        the parts not started, and the rest of the part being read (cut where it stands)."""
+        with self._lock:
+            rest = self._parts[self._next : self._end]
+            self._end = self._next
+        runs = [Run(rest)] if rest else []
+        piece = self.split(1, where_it_stands=True, close=False)
+        if piece is not None:
+            runs.insert(0, Run.of_piece(piece))
+        return runs
+
     def remaining_in_current(self) -> int:
         """Bytes the part being read still lacks, before its end."""
         with self._lock:
@@ -192,7 +211,9 @@ class Run:
                 return 0
             return current.end - current.position
 
-    def split(self, min_size: int, *, where_it_stands: bool = False) -> Piece | None:
+    def split(
+        self, min_size: int, *, where_it_stands: bool = False, close: bool = True
+    ) -> Piece | None:
         """Cut the part being read: the rest (half, or all of it for a straggler) becomes
         a :class:`Piece`. ``None`` if too little is left."""
         with self._lock:
@@ -205,7 +226,7 @@ class Run:
             cut = current.position + (0 if where_it_stands else left // 2)
             piece = Piece(current, current.part.start + cut, current.part.start + current.end)
             current.end = cut
-            reader = current.reader if where_it_stands else None
+            reader = current.reader if where_it_stands and close else None
         if reader is not None:
             # It is stuck or crawling: end its read now (best effort).
             with contextlib.suppress(Exception):

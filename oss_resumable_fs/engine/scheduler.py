@@ -23,183 +23,24 @@ connection, and a slow one holds up nothing.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from oss_resumable_fs.config import TransferConfig
+from oss_resumable_fs.engine.batches import STRAGGLER_CHECK, Batch
+from oss_resumable_fs.engine.meters import CpuMeter, Meter
 from oss_resumable_fs.engine.pool import STOP_GRACE, Coordinator, Stopped
-from oss_resumable_fs.engine.runs import PartProgress, Run
+from oss_resumable_fs.engine.runs import Run
 from oss_resumable_fs.engine.tuner import ConcurrencyTuner, TuningStep
 
 log = logging.getLogger(__name__)
 
 #: How often the tuner looks at the throughput, seconds.
 TUNER_TICK = 0.05
-#: The least of a part worth cutting off for another connection, and the least
-#: time (seconds) cutting must save.
-MIN_SPLIT = 512 * 1024
-MIN_GAIN = 0.05
-#: A connection slower than this fraction of the typical one, for longer than
-#: :data:`STRAGGLER_PATIENCE` seconds (or four first-byte latencies), is a straggler.
-STRAGGLER_RATIO = 0.25
-STRAGGLER_PATIENCE = 1.0
-#: How often idle connections look for a straggler, seconds.
-STRAGGLER_CHECK = 0.25
-
-
-class Meter:
-    """What the connections report to the tuner: bytes, throttling, time to first byte."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.bytes = 0
-        self.throttles = 0
-        self.latency: float | None = None
-        #: A typical connection's bytes per second, from the parts finished so far.
-        self.rate: float | None = None
-
-    def add_bytes(self, count: int) -> None:
-        with self._lock:
-            self.bytes += count
-
-    def add_throttle(self) -> None:
-        with self._lock:
-            self.throttles += 1
-
-    def add_rate(self, rate: float, received: int) -> None:
-        if received < 64 * 1024:  # too little to tell a rate from a latency
-            return
-        with self._lock:
-            self.rate = rate if self.rate is None else 0.8 * self.rate + 0.2 * rate
-
-    def add_latency(self, seconds: float) -> None:
-        with self._lock:
-            if self.latency is None:
-                self.latency = seconds
-            else:
-                self.latency = 0.8 * self.latency + 0.2 * seconds
-
-
-class CpuMeter:
-    """How busy the CPUs were since the last call: the machine's (Linux ``/proc/stat``),
-    or else this process's share of all cores.
-
-    The machine's, because on one host the other side of the link (a local
-    server, a proxy, other work) competes for the same cores.
-    """
-
-    def __init__(self) -> None:
-        self._cores = os.cpu_count() or 1
-        self._last = self._sample()
-
-    def _sample(self) -> tuple[float, float, bool]:
-        try:
-            with open("/proc/stat", encoding="ascii") as stat:
-                fields = [float(value) for value in stat.readline().split()[1:]]
-            idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
-            return sum(fields) - idle, sum(fields), True
-        except (OSError, ValueError, IndexError):
-            return time.process_time(), time.monotonic() * self._cores, False
-
-    def busy(self) -> float:
-        now = self._sample()
-        busy, total, _ = now
-        last_busy, last_total, _ = self._last
-        self._last = now
-        return (busy - last_busy) / max(total - last_total, 1e-9)
-
-
-class _Batch:
-    def __init__(
-        self,
-        coordinator: Coordinator,
-        items: Sequence[Any],
-        work: Callable[[Any, memoryview], None],
-        max_run: int | None,
-        order: tuple[int, int],
-    ) -> None:
-        self.coordinator = coordinator
-        self.queue: deque[Any] = deque(items)
-        self.work = work
-        self.max_run = max_run
-        self.order = order
-        self.running: set[Run] = set()
-        self.in_flight = 0
-        self.done = coordinator.workers_done
-
-    def take(self, level: int) -> Any | None:
-        if self.coordinator.stop.is_set():
-            self.queue.clear()
-        if not self.queue:
-            return None
-        if self.max_run is None:
-            self.in_flight += 1
-            return self.queue.popleft()
-        wanted = max(1, min(self.max_run, len(self.queue) // max(1, level)))
-        parts = [self.queue.popleft()]
-        while len(parts) < wanted and self.queue and self.queue[0].start == parts[-1].end:
-            parts.append(self.queue.popleft())
-        return self._start(Run(parts))
-
-    def waiting(self) -> int:
-        """Parts (or items) not started yet: queued, or at the tail of a running run."""
-        return len(self.queue) + sum(run.unclaimed() for run in self.running)
-
-    def steal(self, meter: Meter) -> Run | None:
-        """Work for an idle connection from a busy one: unstarted parts, else half of the
-        part being read (all of it, where a straggler stands)."""
-        if self.max_run is None or self.coordinator.stop.is_set() or not self.running:
-            return None
-        victim = max(self.running, key=Run.unclaimed)
-        stolen = victim.steal()
-        if stolen is not None:
-            return self._start(stolen)
-        now = time.monotonic()
-        reading = [(run, run.current) for run in self.running if run.current is not None]
-        if not reading:
-            return None
-        rates = sorted(progress.rate(now) for _, progress in reading)
-        typical = meter.rate if meter.rate is not None else rates[len(rates) // 2]
-        patience = max(STRAGGLER_PATIENCE, 4 * (meter.latency or 0.0))
-
-        def time_left(item: tuple[Run, PartProgress]) -> float:
-            run, progress = item
-            return run.remaining_in_current() / max(progress.rate(now), 1.0)
-
-        run, progress = max(reading, key=time_left)
-        straggler = progress.age(now) >= patience and progress.rate(now) < typical * STRAGGLER_RATIO
-        if not straggler and time_left((run, progress)) < 2 * (meter.latency or 0.0) + MIN_GAIN:
-            # Half the rest on a new connection would end no sooner: it first waits
-            # a round trip (and the bytes already on their way would be wasted).
-            return None
-        piece = run.split(MIN_SPLIT // 8 if straggler else MIN_SPLIT, where_it_stands=straggler)
-        if piece is None:
-            return None
-        if straggler:
-            log.info(
-                "a connection at %.0f KiB/s (others %.0f KiB/s): its part continues elsewhere",
-                progress.rate(now) / 1024,
-                typical / 1024,
-            )
-        return self._start(Run.of_piece(piece))
-
-    def _start(self, run: Run) -> Run:
-        self.in_flight += 1
-        self.running.add(run)
-        return run
-
-    def finish(self, task: Any) -> None:
-        self.in_flight -= 1
-        if isinstance(task, Run):
-            self.running.discard(task)
-        if self.coordinator.stop.is_set():
-            self.queue.clear()
-        if not self.queue and self.in_flight == 0:
-            self.done.set()
+#: Per thread: the buffer of each scheduler whose worker the thread is.
+_worker_state = threading.local()
 
 
 class Scheduler:
@@ -232,10 +73,11 @@ class Scheduler:
             self.tuner = tuner or ConcurrencyTuner(start=start, ceiling=self.ceiling)
             self.level = self.tuner.level
         self._cv = threading.Condition()
-        self._batches: list[_Batch] = []
+        self._batches: list[Batch] = []
         self._threads = 0
         self._idle = 0
         self._submitted = 0
+        self._turn = 0
         self._closed = False
         self._closing = threading.Event()
         self._tuning: threading.Thread | None = None
@@ -265,11 +107,15 @@ class Scheduler:
         *,
         max_run: int | None = None,
         first: bool = False,
+        limit: int | None = None,
     ) -> None:
         """Run ``work(item, buffer)`` for every item; with ``max_run``, items are parts
         and ``work`` receives a :class:`Run` of up to ``max_run`` of them.
 
-        ``first`` puts the batch ahead of the others (a small file's one request).
+        ``first`` puts the batch ahead of the others (a small file's one request);
+        ``limit`` caps how many of its items run at once. Called from one of this
+        scheduler's own threads (a small file of a ``get`` being fetched there),
+        the work runs right there, on that thread's connection and buffer.
         Returns when all are done; raises the first error of any of them, a
         :class:`DownloadCancelledError` if the cancel event was set, or the
         caller's own ``KeyboardInterrupt``, once this batch's work has stopped.
@@ -279,11 +125,16 @@ class Scheduler:
         if not items:
             coordinator.workers_done.set()
             return
+        own_buffer = getattr(_worker_state, "buffers", {}).get(id(self))
+        if own_buffer is not None:
+            self._run_here(coordinator, items, work, max_run, own_buffer)
+            return
         with self._cv:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
             self._submitted += 1
-            batch = _Batch(coordinator, items, work, max_run, (0 if first else 1, self._submitted))
+            order = (0 if first else 1, self._submitted)
+            batch = Batch(coordinator, items, work, max_run, order, limit)
             self._batches.append(batch)
             self._batches.sort(key=lambda b: b.order)
             self._cv.notify_all()
@@ -291,7 +142,7 @@ class Scheduler:
             if max_run is not None and len(items) > 1:
                 self._tune_now()  # a known latency sets the start level before any thread
             self._spawn()
-            self._start_tuning(max_run is not None and len(items) > 1)
+            self._start_tuning(len(items) > 1)
             while not batch.done.wait(self.poll_interval):
                 coordinator.poll_cancel()
                 if coordinator.stop.is_set():
@@ -313,6 +164,31 @@ class Scheduler:
                     self._batches.remove(batch)
         coordinator.check_failed()
 
+    @staticmethod
+    def _run_here(
+        coordinator: Coordinator,
+        items: Sequence[Any],
+        work: Callable[[Any, memoryview], None],
+        max_run: int | None,
+        buffer: memoryview,
+    ) -> None:
+        # Work run here has no batch of its own to give work back to.
+        outer, _worker_state.current = getattr(_worker_state, "current", None), None
+        try:
+            if max_run is not None:
+                work(Run(items), buffer)  # one request for all: this is one connection
+            else:
+                for item in items:
+                    coordinator.poll_cancel()
+                    coordinator.check_failed()
+                    work(item, buffer)
+        except Stopped:
+            coordinator.check_failed()
+            raise
+        finally:
+            _worker_state.current = outer
+            coordinator.workers_done.set()
+
     def close(self) -> None:
         """Let the threads end once idle; the scheduler takes no more work."""
         with self._cv:
@@ -328,7 +204,7 @@ class Scheduler:
 
     # -- threads -------------------------------------------------------------------------
 
-    def _drop(self, batch: _Batch) -> None:
+    def _drop(self, batch: Batch) -> None:
         with self._cv:
             batch.queue.clear()
             if batch.in_flight == 0:
@@ -358,11 +234,19 @@ class Scheduler:
                     self._threads -= first + count - number
                 raise
 
-    def _next_task_locked(self) -> tuple[_Batch, Any] | None:
-        for batch in self._batches:
-            task = batch.take(self.level)
-            if task is not None:
-                return batch, task
+    def _next_task_locked(self) -> tuple[Batch, Any] | None:
+        """The next task: from batches of whole files and batches of parts in turn (so
+        neither starves the other), oldest batch first within each kind."""
+        kinds = (
+            [b for b in self._batches if b.max_run is None],
+            [b for b in self._batches if b.max_run is not None],
+        )
+        self._turn ^= 1
+        for batches in (kinds[self._turn], kinds[1 - self._turn]):
+            for batch in batches:
+                task = batch.take(self.level)
+                if task is not None:
+                    return batch, task
         for batch in self._batches:
             task = batch.steal(self.meter)
             if task is not None:
@@ -391,6 +275,8 @@ class Scheduler:
             batch, task = found
             if buffer is None:
                 buffer = memoryview(bytearray(self.buffer_size))
+                _worker_state.__dict__.setdefault("buffers", {})[id(self)] = buffer
+            _worker_state.current = (self, number, batch)
             try:
                 batch.work(task, buffer)
             except Stopped:
@@ -403,6 +289,26 @@ class Scheduler:
                 # batch's own event.
                 with self._cv:
                     batch.finish(task)
+
+    def make_way(self, runs: Callable[[], list[Run]]) -> bool:
+        """Called by a connection the service throttled: if it is above the level (the
+        tuner has cut it), the rest of its work (``runs()``) goes back to its batch for
+        the connections within the level, and it stops; returns whether it did.
+
+        Without this, a connection cut by the tuner would wait out its backoff
+        holding a part that a connection within the level could fetch now.
+        """
+        current = getattr(_worker_state, "current", None)
+        if current is None or current[0] is not self:
+            return False
+        _, number, batch = current
+        if number < self.level:
+            return False
+        given = runs()
+        with self._cv:
+            batch.returned.extend(given)
+            self._cv.notify_all()
+        return True
 
     # -- tuning --------------------------------------------------------------------------
 

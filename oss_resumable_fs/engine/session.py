@@ -357,6 +357,7 @@ class TransferSession:
             self.stats,
             self.progress if report else None,
             self.scheduler.meter,
+            self.scheduler.make_way,
         )
         results: dict[int, int] = {}
         lock = threading.Lock()

@@ -19,8 +19,9 @@ is scaled by the first measured latency over 20 ms before probing begins.
 * A little gain: keep the new level and stop probing.
 * No gain: go back to the previous level and stop probing.
 * Throttling (503, ``x-oss-qos-delay-time``): never that level again; back to
-  the highest level that ran unthrottled (else to 70 %), and later probes go
-  only halfway towards the throttled level.
+  the highest level that ran unthrottled (else to half), then a second of calm
+  (answers to requests sent before are still coming); later probes go only
+  halfway towards the throttled level.
 * Every core busy: stop growing (more threads only add contention).
 
 Once settled, it probes +25 % now and then, so a link that got faster is found.
@@ -43,7 +44,10 @@ _GROWTH = 0.35
 #: Smallest relative gain worth the extra connections.
 _WORTH_IT = 0.08
 #: Fraction of the level kept after throttling.
-_THROTTLE_BACKOFF = 0.7
+_THROTTLE_BACKOFF = 0.5
+#: After backing off, throttling answers are not acted on for this long (or four
+#: round trips): requests sent before the back-off are still being answered.
+_THROTTLE_QUIET = 1.0
 #: Share of all cores above which the process counts as CPU-bound.
 _CPU_BOUND = 0.9
 #: Time to first byte at which the start level is enough; a longer one scales it.
@@ -95,6 +99,7 @@ class ConcurrencyTuner:
         #: The highest level that ran a whole window without being throttled.
         self._good = 0
         self._was_throttled = False
+        self._quiet_until = 0.0
         self._settled_at = 0.0
         self._started: float | None = None
         self._seeded = False
@@ -125,7 +130,9 @@ class ConcurrencyTuner:
             self._changed_at = now
         if throttles > self._throttles_seen:
             self._throttles_seen = throttles
-            return self._throttled(now, total_bytes)
+            if now >= self._quiet_until:
+                self._quiet_until = now + max(_THROTTLE_QUIET, 4 * (latency or 0.0))
+                return self._throttled(now, total_bytes)
         if not self._seeded and latency is not None:
             self._seeded = True
             seed = round(self.level * latency / _REFERENCE_LATENCY)

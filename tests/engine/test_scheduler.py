@@ -219,7 +219,7 @@ def test_a_straggler_is_cut_where_it_stands(tmp_path: Path, caplog) -> None:
     # The first part's connection gets 64 KiB every 0.5 s (128 KiB/s); the others 16 MiB/s.
     source.add_fault(covering=0, delay=0.5)
     config = defaults(concurrency=4, part_size=4 * MiB, buffer_size=64 * 1024)
-    with caplog.at_level("INFO", logger="oss_resumable_fs.engine.scheduler"):
+    with caplog.at_level("INFO", logger="oss_resumable_fs.engine.batches"):
         result = Downloader(config).download(source, tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == data
     # At 128 KiB/s the part alone would take 32 s.

@@ -135,8 +135,10 @@ def test_stall_longer_than_the_read_timeout(
     assert target.read_bytes() == data
     assert result is not None and result.elapsed >= 1.0  # it did wait for the timeout
     gets = gets_of_part(oss_server, oss_bucket, PART_1)
-    assert len(gets) == 2, gets
-    assert PART < gets[1][0] <= PART + after  # resumed after the bytes that did arrive
+    # Resumed after the bytes that did arrive: by the stalled connection itself once
+    # the timeout ends its read, or by an idle one that took it for a straggler.
+    assert 2 <= len(gets) <= 3, gets
+    assert all(PART < start <= PART + after for start, _ in gets[1:]), gets
 
 
 def test_corrupt_byte_is_repaired_by_crc64(
