@@ -79,7 +79,9 @@ listed when their destination is one of the PATHs or lies below one; with
 --checkpoint-dir and no PATH, all of them. Default PATH: the current folder.
 Then partial and lock files (.ossr-partial, .ossr-lock) that no journal found
 describes: their journal may be in a checkpoint directory not given, or they
-are no download's at all.
+are no download's at all. An unfinished get -r (a job, recorded in
+DEST/.ossr-job) is one line: files done, partial, failed, bytes; -v lists its
+partial and failed files.
 """
 
 

@@ -5,20 +5,40 @@ A journal lives beside its destination (``<dest>.ossr-journal``) or, with a
 way its header records the source and the destination, so a journal is found
 by walking the folders asked about, or by reading every journal in the
 checkpoint directory and keeping those whose destination lies there.
+
+Unfinished ``get`` jobs are found the same way, by their manifests
+(:mod:`oss_resumable_fs.engine.job_manifest`): ``.ossr-job`` in a job's
+destination root, or ``<hash>.ossr-job`` in a checkpoint directory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
+from oss_resumable_fs.engine.job_manifest import (
+    MANIFEST_NAME,
+    FileRecord,
+    JobHeader,
+    ManifestCorrupt,
+    read_manifest,
+)
 from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX, JournalCorrupt, read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
 from oss_resumable_fs.engine.sink import PARTIAL_SUFFIX
 
-__all__ = ["UnfinishedDownload", "find_unfinished", "human_size", "list_unfinished"]
+__all__ = [
+    "UnfinishedDownload",
+    "UnfinishedJob",
+    "find_jobs",
+    "find_unfinished",
+    "human_size",
+    "list_unfinished",
+]
 
 #: Names of the files a download keeps beside its destination.
 _ENGINE_SUFFIXES = (JOURNAL_SUFFIX, PARTIAL_SUFFIX, ".ossr-lock")
@@ -173,6 +193,116 @@ def _read(journal: str, now: float) -> UnfinishedDownload | None:
         age=max(0.0, now - modified),
         partial_exists=os.path.exists(header.destination + PARTIAL_SUFFIX),
     )
+
+
+@dataclass(frozen=True)
+class UnfinishedJob:
+    """A ``get`` of many files that has not ended with every file done, from its manifest."""
+
+    manifest_path: str
+    header: JobHeader
+    #: Each file's last recorded outcome.
+    records: tuple[FileRecord, ...]
+    #: The unfinished downloads (journals) below the job's destination.
+    partial: tuple[UnfinishedDownload, ...] = field(default=())
+    #: Partial and lock files below it that no journal describes (a small file's
+    #: download killed midway leaves them; the next run replaces them).
+    leftovers: tuple[str, ...] = field(default=())
+
+    @property
+    def done(self) -> int:
+        return sum(record.landed for record in self.records)
+
+    @property
+    def failed(self) -> tuple[FileRecord, ...]:
+        return tuple(record for record in self.records if record.status == "failed")
+
+    @property
+    def bytes_done(self) -> int:
+        landed = sum(record.size for record in self.records if record.landed)
+        return landed + sum(item.bytes_done for item in self.partial)
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether a ``get`` owns the manifest now (it holds a ``flock`` on it)."""
+        try:
+            fd = os.open(self.manifest_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it our lock
+        return False
+
+    def covers(self, destination: str) -> bool:
+        """Whether a download into ``destination`` is one of this job's files."""
+        return _lies_in(destination, self.header.destination)
+
+    def describe(self) -> str:
+        """One line: ``get oss://b/p/ -> /out: 97/200 files done, 3 partial, 0 failed, ...``."""
+        header = self.header
+        text = (
+            f"{header.headline()}: {self.done}/{header.files} files done, "
+            f"{len(self.partial)} partial, {len(self.failed)} failed, "
+            f"{human_size(self.bytes_done)} of {human_size(header.total_bytes)}"
+        )
+        if self.leftovers:  # (a partial file and its lock: one download)
+            count = len({_destination_named_by(path) for path in self.leftovers})
+            text += f", {count} to start over (no journal)"
+        return text + (" [in progress now]" if self.in_progress else "")
+
+    def details(self) -> list[str]:
+        """Its partial files, its failed ones with their errors, its leftovers: a line each."""
+        lines = [f"partial: {item.describe()}" for item in self.partial]
+        lines += [f"failed: {r.remote} -> {r.local}: {r.error}" for r in self.failed]
+        return lines + [f"leftover: {path}" for path in self.leftovers]
+
+
+def find_jobs(
+    paths: Iterable[str | os.PathLike[str]],
+    checkpoint_dirs: Sequence[str | os.PathLike[str]] = (),
+    downloads: Iterable[UnfinishedDownload] = (),
+) -> list[UnfinishedJob]:
+    """The unfinished jobs into ``paths``, sorted by destination root.
+
+    Manifests are looked for in each directory of ``paths`` (recursively) and in
+    each of ``checkpoint_dirs``, whose are kept when their destination lies in
+    one of ``paths`` (all of them when ``paths`` is empty). Each of
+    ``downloads`` whose destination lies below a job's root becomes one of its
+    partial files. Unreadable or damaged manifests are passed over.
+    """
+    targets = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    manifests = [
+        os.path.join(folder, MANIFEST_NAME)
+        for target in targets
+        if os.path.isdir(target)
+        for folder, _dirs, files in os.walk(target)
+        if MANIFEST_NAME in files
+    ]
+    for directory in checkpoint_dirs:
+        directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            manifests += [e.path for e in entries if e.name.endswith(MANIFEST_NAME)]
+    found: dict[str, UnfinishedJob] = {}
+    for path in manifests:
+        try:
+            header, records = read_manifest(path)
+        except (ManifestCorrupt, OSError):
+            continue
+        if targets and not any(_lies_in(header.destination, t) for t in targets):
+            continue
+        found.setdefault(os.path.realpath(path), UnfinishedJob(path, header, (*records.values(),)))
+    jobs = sorted(found.values(), key=lambda job: (job.header.destination, job.manifest_path))
+    unclaimed = list(downloads)
+    for index in reversed(range(len(jobs))):  # a job inside another's root claims first
+        job = jobs[index]
+        mine = tuple(item for item in unclaimed if job.covers(item.destination))
+        unclaimed = [item for item in unclaimed if not job.covers(item.destination)]
+        jobs[index] = UnfinishedJob(job.manifest_path, job.header, job.records, mine)
+    return jobs
 
 
 def _order(item: UnfinishedDownload) -> tuple[str, str]:

@@ -123,14 +123,18 @@ class OSSMagics(Magics):
     @magic_arguments()
     @argument("directory", metavar="DIR", nargs="?", default=".", help="default: .")
     @argument("--checkpoint-dir", metavar="DIR", help="also look at the journals kept there")
+    @argument("-v", "--verbose", action="store_true", help="also each job's unfinished files")
     def oss_status(self, args: argparse.Namespace) -> None:
         """Unfinished downloads below DIR (default: .), and how far each got.
 
-        Then the partial and lock files no journal found describes (as
-        oss-resumable status lists them): their journal may be in a checkpoint
-        directory not looked at (pass --checkpoint-dir), or they are no download's.
+        An unfinished get of many files is one line (files done, partial,
+        failed; bytes); -v lists its partial and failed files. Then the partial
+        and lock files no journal found describes (as oss-resumable status lists
+        them): their journal may be in a checkpoint directory not looked at
+        (pass --checkpoint-dir), or they are no download's.
         """
-        print(unfinished.status(args.directory, self._checkpoint_dirs(args)))
+        dirs = self._checkpoint_dirs(args)
+        print(unfinished.status(args.directory, dirs, verbose=args.verbose))
 
     @line_magic
     @command()

@@ -1,5 +1,8 @@
 """``%oss_status`` / ``%oss_clean``: unfinished downloads below a directory, and their files.
 
+Status shows an unfinished ``get`` of many files (a job) as one line, its
+partial files counted in it (listed with ``-v``), as ``oss-resumable status`` does.
+
 They are found as ``oss-resumable status`` finds them
 (:mod:`oss_resumable_fs.cli.leftovers`): a readable journal, beside its
 destination or in a checkpoint directory, says what a download's files are;
@@ -16,8 +19,9 @@ import contextlib
 import os
 
 from oss_resumable_fs.cli.leftovers import Leftover, find_leftovers
+from oss_resumable_fs.cli.status import find_jobs_and_leftovers
 from oss_resumable_fs.engine.lock import LOCK_SUFFIX, TargetLock
-from oss_resumable_fs.engine.status import human_size
+from oss_resumable_fs.engine.status import UnfinishedJob, human_size
 from oss_resumable_fs.errors import DownloadInProgressError
 
 __all__ = ["clean", "find", "status"]
@@ -29,31 +33,49 @@ def find(directory: str, checkpoint_dirs: list[str]) -> list[Leftover]:
     Journals are looked for beside each destination and in those of
     ``checkpoint_dirs`` that exist (the session's may not yet).
     """
+    return find_leftovers(*_where(directory, checkpoint_dirs))
+
+
+def _where(directory: str, checkpoint_dirs: list[str]) -> tuple[list[str], list[str]]:
+    """``[directory]`` made absolute (it must exist), and the checkpoint directories that do."""
     root = os.path.abspath(os.path.expanduser(directory))
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{directory}: no such directory")
     existing = [d for d in checkpoint_dirs if os.path.isdir(os.path.expanduser(d))]
-    return find_leftovers([root], list(dict.fromkeys(existing)))
+    return [root], list(dict.fromkeys(existing))
 
 
-def status(directory: str, checkpoint_dirs: list[str]) -> str:
-    leftovers = find(directory, checkpoint_dirs)
+def status(directory: str, checkpoint_dirs: list[str], *, verbose: bool = False) -> str:
+    """Each unfinished ``get`` job in one line (``verbose``: its partial and failed
+    files below it), then the other unfinished downloads, then orphans."""
+    jobs, leftovers = find_jobs_and_leftovers(*_where(directory, checkpoint_dirs))
     where = os.path.abspath(os.path.expanduser(directory))
-    if not leftovers:
+    if not leftovers and not jobs:
         return f"no unfinished downloads below {where}"
     orphans = sum(entry.orphan for entry in leftovers)
     downloads = len(leftovers) - orphans
     head = f"{downloads} unfinished download(s)"
+    if jobs:
+        head = f"{len(jobs)} unfinished get job(s)" + (f", {head}" if downloads else "")
     if orphans:
         head += f", and {orphans} leftover(s) no journal describes,"
-    lines = [f"{head} below {where}:", *(f"  {entry.describe()}" for entry in leftovers)]
-    if downloads:
+    lines = [f"{head} below {where}:", *_job_lines(jobs, verbose)]
+    lines += [f"  {entry.describe()}" for entry in leftovers]
+    if downloads or jobs:
         lines.append("Run the same %oss_get again to resume; %oss_clean --yes removes their files.")
     if orphans:
         lines.append(
             "%oss_clean leaves files no journal describes alone; --orphans removes them too."
         )
     return "\n".join(lines)
+
+
+def _job_lines(jobs: list[UnfinishedJob], verbose: bool) -> list[str]:
+    lines = []
+    for job in jobs:
+        lines.append(f"  {job.describe()}")
+        lines += [f"    {line}" for line in job.details()] if verbose else []
+    return lines
 
 
 def clean(directory: str, checkpoint_dirs: list[str], *, yes: bool, orphans: bool = False) -> str:
