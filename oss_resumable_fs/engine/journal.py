@@ -97,7 +97,8 @@ class JournalHeader:
                 part_size=_typed(fields["part_size"], int),
                 created=float(_typed(fields["created"], float)),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser goes is garbage too.
             raise JournalCorrupt(f"bad journal header: {exc}") from exc
         if header.part_size <= 0 or identity.size < 0:
             raise JournalCorrupt("bad journal header: impossible sizes")
