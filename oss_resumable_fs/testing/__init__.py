@@ -1,7 +1,9 @@
 """A local OSS-protocol server with fault injection, for tests, benchmarks and demos.
 
 Like ``moto`` for S3: the real ``oss2``, ``ossfs`` and ``alibabacloud-oss-v2``
-clients talk to it over HTTP (path-style addressing, V1 / V4 signatures).
+clients talk to it over HTTP (path-style addressing, V1 / V4 signatures); and,
+as on real OSS, S3 clients (boto3 / s3transfer, s3fs, obstore, the AWS CRT) do
+too, through its S3-compatible API on the same endpoint (:mod:`.s3_api`).
 
 >>> from oss_resumable_fs.testing import FaultRule, OSSServer
 >>> with OSSServer() as server:                              # doctest: +SKIP

@@ -1,6 +1,8 @@
 """The aiohttp application: addressing, authentication, errors, statistics.
 
-Every OSS request goes through :func:`_oss_middleware`, which names the
+A request signed with AWS Signature V4 (or V2) is OSS's S3-compatible API, served by
+:mod:`.s3_api` over the same storage, faults and statistics. Every other
+request goes through :func:`_oss_middleware`, which names the
 operation, counts the request (refusing a GetObject that a ``throttle`` rule
 limits), authenticates the caller, fires the fault rules that apply before a
 handler runs and turns :class:`OSSError` into OSS's error answer. Handlers live
@@ -18,7 +20,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from oss_resumable_fs.testing import bucket_ops, control, object_ops
+from oss_resumable_fs.testing import bucket_ops, control, object_ops, s3_api
 from oss_resumable_fs.testing.auth import AuthError, authenticate
 from oss_resumable_fs.testing.fault_effects import (
     ConnectionAborted,
@@ -26,13 +28,11 @@ from oss_resumable_fs.testing.fault_effects import (
     fault_error,
 )
 from oss_resumable_fs.testing.oss_errors import OSSError
-from oss_resumable_fs.testing.state import Call, ServerState
+from oss_resumable_fs.testing.state import CALL_KEY, Call, ServerState
 from oss_resumable_fs.testing.xmlio import error_document
 
 STATE_KEY = web.AppKey("ossr_state", ServerState)
-# web.RequestKey exists from aiohttp 3.12 on; plain strings work (with a warning) before.
-_RequestKey = getattr(web, "RequestKey", None)
-CALL_KEY = _RequestKey("ossr_call", Call) if _RequestKey else "ossr_call"
+_RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12
 STARTED_KEY = _RequestKey("ossr_started", float) if _RequestKey else "ossr_started"
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -190,6 +190,8 @@ async def _oss_middleware(
     if request.path.startswith(control.PREFIX):
         return await handler(request)
     state = request.app[STATE_KEY]
+    if s3_api.is_s3_request(request):  # AWS-signed: OSS's S3-compatible API
+        return await s3_api.serve(request, state)
     bucket, key = split_path(request.raw_path)
     operation = classify(request.method, bucket, key, request.query)
     call = Call(request, state, operation, bucket, key, secrets.token_hex(12).upper())

@@ -7,12 +7,14 @@ import binascii
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from oss_resumable_fs.testing.oss_errors import OSSError
 from oss_resumable_fs.testing.records import BUCKET_ACLS, ObjectMeta, restore_header
 from oss_resumable_fs.testing.state import Call
+from oss_resumable_fs.testing.storage import Storage
 from oss_resumable_fs.testing.xmlio import (
     Node,
     document,
@@ -132,16 +134,15 @@ async def get_bucket_info(call: Call) -> web.StreamResponse:
 
 
 def _entries(
-    call: Call, prefix: str, delimiter: str, after: str
+    storage: Storage, bucket: str, prefix: str, delimiter: str, after: str
 ) -> Iterator[tuple[str, ObjectMeta | None]]:
     """(name, meta) for objects, (common prefix, None) for "directories", sorted, after ``after``.
 
     A listing resumes after ``after`` by the entry a key rolls up into, so a
     marker that is a common prefix skips every key under it.
     """
-    storage = call.state.storage
     last_prefix = None
-    for key in storage.keys(call.bucket):
+    for key in storage.keys(bucket):
         if not key.startswith(prefix):
             continue
         entry, rolled_up = key, False
@@ -159,16 +160,50 @@ def _entries(
                 yield entry, None
             continue
         try:
-            yield key, storage.head(call.bucket, key)
+            yield key, storage.head(bucket, key)
         except OSSError:
             continue  # deleted while listing
 
 
-def _token(value: str) -> str:
+@dataclass(frozen=True)
+class ListingPage:
+    """One page of a listing: objects and common prefixes, in key order."""
+
+    objects: list[ObjectMeta]
+    prefixes: list[str]
+    truncated: bool
+    #: The last entry on the page (key or common prefix): where the next page starts.
+    last: str
+
+
+def list_page(
+    storage: Storage, bucket: str, *, prefix: str, delimiter: str, after: str, max_keys: int
+) -> ListingPage:
+    """Up to ``max_keys`` entries of ``bucket`` after ``after``; the OSS and S3 APIs' listing."""
+    storage.bucket(bucket)  # NoSuchBucket
+    objects: list[ObjectMeta] = []
+    prefixes: list[str] = []
+    last = ""
+    truncated = False
+    for count, (name, meta) in enumerate(_entries(storage, bucket, prefix, delimiter, after)):
+        if count == max_keys:
+            truncated = True
+            break
+        last = name
+        if meta is None:
+            prefixes.append(name)
+        else:
+            objects.append(meta)
+    return ListingPage(objects, prefixes, truncated, last)
+
+
+def continuation_token(value: str) -> str:
+    """The opaque ``continuation-token`` that resumes a listing after ``value``."""
     return base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def _untoken(token: str) -> str:
+def resume_after(token: str) -> str:
+    """The entry a ``continuation-token`` resumes after."""
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -203,24 +238,21 @@ async def list_objects(call: Call) -> web.StreamResponse:
     if v2:
         token = query.get("continuation-token", "")
         start_after = query.get("start-after", "")
-        after = max(start_after, _untoken(token) if token else "", key=lambda s: s.encode())
+        after = max(start_after, resume_after(token) if token else "", key=lambda s: s.encode())
         with_owner = query.get("fetch-owner", "false").lower() == "true"
     else:
         after = query.get("marker", "")
         with_owner = True
-    contents: list[Node] = []
-    prefixes: list[Node] = []
-    last = ""
-    truncated = False
-    for count, (name, meta) in enumerate(_entries(call, prefix, delimiter, after)):
-        if count == max_keys:
-            truncated = True
-            break
-        last = name
-        if meta is None:
-            prefixes.append({"Prefix": url_encode(name, encode)})
-        else:
-            contents.append(_contents(meta, encode, with_owner))
+    page = list_page(
+        call.state.storage,
+        call.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        after=after,
+        max_keys=max_keys,
+    )
+    contents: list[Node] = [_contents(meta, encode, with_owner) for meta in page.objects]
+    prefixes: list[Node] = [{"Prefix": url_encode(name, encode)} for name in page.prefixes]
     fields: dict[str, Node] = {"Name": call.bucket, "Prefix": url_encode(prefix, encode)}
     if v2:
         if "continuation-token" in query:
@@ -232,12 +264,12 @@ async def list_objects(call: Call) -> web.StreamResponse:
     fields["MaxKeys"] = max_keys
     fields["Delimiter"] = url_encode(delimiter, encode)
     fields["EncodingType"] = "url" if encode else None
-    fields["IsTruncated"] = truncated
-    if truncated:
+    fields["IsTruncated"] = page.truncated
+    if page.truncated:
         if v2:
-            fields["NextContinuationToken"] = _token(last)
+            fields["NextContinuationToken"] = continuation_token(page.last)
         else:
-            fields["NextMarker"] = url_encode(last, encode)
+            fields["NextMarker"] = url_encode(page.last, encode)
     if v2:
         fields["KeyCount"] = len(contents) + len(prefixes)
     fields["Contents"] = contents

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -180,8 +181,20 @@ def _served_or_none(header: str | None, size: int, standard: bool) -> ServedRang
 
 async def get_object(call: Call) -> web.StreamResponse:
     """GetObject. Checks in OSS's order: object, restore state, If-*, then Range."""
-    storage = call.state.storage
     standard = call.headers.get("x-oss-range-behavior", "").lower() == "standard"
+    return await serve_object(call, standard=standard, headers=object_headers)
+
+
+async def serve_object(
+    call: Call, *, standard: bool, headers: Callable[[ObjectMeta], dict[str, str]]
+) -> web.StreamResponse:
+    """Answer a GET of ``call``'s object: faults, restore state, If-*, Range, then the body.
+
+    Shared by the OSS and the S3 API: ``standard`` picks the range rules (see
+    :mod:`.ranges`; S3's are OSS's standard ones), ``headers`` the object's
+    response headers. Counts the bytes sent and every ranged GET.
+    """
+    storage = call.state.storage
     range_header = call.headers.get("Range")
     try:
         meta = storage.head(call.bucket, call.key)
@@ -208,7 +221,7 @@ async def get_object(call: Call) -> web.StreamResponse:
             _record_range(call, None, err.status)
             raise
         _record_range(call, served, served.status)
-        response = web.StreamResponse(status=served.status, headers=object_headers(meta))
+        response = web.StreamResponse(status=served.status, headers=headers(meta))
         response.content_length = served.length
         if served.status == 206:
             response.headers["Content-Range"] = served.content_range(meta.size)

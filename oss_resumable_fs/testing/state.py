@@ -100,3 +100,9 @@ class Call:
     @property
     def headers(self) -> CIMultiDictProxy[str]:
         return self.request.headers
+
+
+# web.RequestKey exists from aiohttp 3.12 on; plain strings work (with a warning) before.
+_RequestKey = getattr(web, "RequestKey", None)
+#: Where a request keeps its :class:`Call` (read when the response is prepared).
+CALL_KEY = _RequestKey("ossr_call", Call) if _RequestKey else "ossr_call"

@@ -55,9 +55,14 @@ def _fill(parent: ET.Element, children: Mapping[str, Node]) -> None:
                 child.text = str(item)
 
 
-def document(root: str, children: Mapping[str, Node] | str) -> bytes:
-    """Serialise ``{"Tag": value}`` (or a text) into an XML document with a declaration."""
-    element = ET.Element(root)
+def document(
+    root: str, children: Mapping[str, Node] | str, *, namespace: str | None = None
+) -> bytes:
+    """Serialise ``{"Tag": value}`` (or a text) into an XML document with a declaration.
+
+    ``namespace`` becomes the root's default namespace (``xmlns``), as S3 answers carry.
+    """
+    element = ET.Element(root, {"xmlns": namespace} if namespace else {})
     if isinstance(children, str):
         element.text = children
     else:
