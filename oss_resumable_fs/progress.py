@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import IO, Any, Literal
 
 from fsspec.callbacks import Callback
@@ -19,6 +20,10 @@ from fsspec.callbacks import Callback
 __all__ = ["TransferProgress", "in_notebook"]
 
 Display = Literal["auto", "widget", "text", "none"]
+
+#: Seconds between redraws of the files count: a get of 10,000 small files
+#: must not draw (or send a notebook widget) 10,000 updates. The last is drawn.
+FILES_REDRAW = 0.1
 
 
 def in_notebook() -> bool:
@@ -68,6 +73,7 @@ class TransferProgress(Callback):
         self._lock = threading.Lock()
         self.files_total: int | None = None
         self.files_done = 0
+        self._files_drawn = float("-inf")
 
     # -- fsspec's Callback ----------------------------------------------------------------
 
@@ -134,8 +140,14 @@ class TransferProgress(Callback):
     def _show_files(self) -> None:
         with self._lock:
             bar = self._ensure_bar()
-            if bar is not None and self.files_total is not None:
-                bar.set_postfix_str(f"{self.files_done}/{self.files_total} files", refresh=True)
+            if bar is None or self.files_total is None:
+                return
+            now = time.monotonic()
+            redraw = self.files_done >= self.files_total or now - self._files_drawn >= FILES_REDRAW
+            if redraw:
+                self._files_drawn = now
+            # Without a redraw the text still changes: the next one shows it.
+            bar.set_postfix_str(f"{self.files_done}/{self.files_total} files", refresh=redraw)
 
     def _ensure_bar(self) -> Any:
         if self._bar is None and self.display != "none":

@@ -5,16 +5,20 @@ object's CRC is then derived from the part CRCs without reading any byte again.
 Combining uses the GF(2) matrix method of zlib's ``crc32_combine``: appending
 ``n`` bytes to a message is a linear operator on the CRC register, "shift by
 ``n`` zero bytes", built by repeated squaring of the one-zero-bit operator.
-Building one costs a few hundred thousand bit operations, so operators are
-cached per length and turned into eight 256-entry byte tables; combining the
-CRCs of 10,000 equal parts then costs 10,000 x 8 table lookups.
+Building one costs a few hundred thousand bit operations (1.5 ms), so only a
+length met many times (the part size) gets one, turned into eight 256-entry
+byte tables: combining the CRCs of 10,000 equal parts then costs 10,000 x 8
+table lookups. A length met once (a small object, the last part) is shifted
+by the cached power-of-two operators of its set bits (tens of microseconds),
+and a zero register needs no shift at all, so the one part of a small object
+costs nothing: time per file does not depend on how many sizes a ``get`` meets.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable
 
 from fastcrc import crc64 as _fastcrc64
@@ -24,6 +28,13 @@ _POLY_REFLECTED = 0xC96C5795D7870F42
 _MASK = (1 << 64) - 1
 
 _Matrix = tuple[int, ...]  # 64 columns: column i is the image of register bit i
+_Tables = tuple[tuple[int, ...], ...]  # 8 byte tables of 256 entries
+
+#: How many parts of one length in a :func:`combine_all` make its tables worth
+#: building (a build costs as much as some 30 shifts without tables).
+TABLES_FROM = 16
+#: Lengths whose tables are kept.
+MAX_TABLES = 64
 
 
 def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
@@ -103,8 +114,23 @@ def _byte_power(k: int) -> _Matrix:
         return _byte_powers[k]
 
 
-@functools.lru_cache(maxsize=64)
-def _shift_tables(length: int) -> tuple[tuple[int, ...], ...]:
+_tables_lock = threading.Lock()
+_tables: dict[int, _Tables] = {}
+
+
+def _tables_for(length: int, *, build: bool) -> _Tables | None:
+    """The cached tables for ``length``; built first if ``build``, else ``None`` if absent."""
+    tables = _tables.get(length)
+    if tables is None and build:
+        tables = _shift_tables(length)
+        with _tables_lock:
+            if len(_tables) >= MAX_TABLES:
+                _tables.pop(next(iter(_tables)), None)  # the oldest
+            _tables[length] = tables
+    return tables
+
+
+def _shift_tables(length: int) -> _Tables:
     """Byte tables applying "append ``length`` zero bytes" to a CRC register."""
     operator: _Matrix | None = None
     k = 0
@@ -127,29 +153,46 @@ def _shift_tables(length: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tables)
 
 
+def _shift(crc: int, length: int, tables: _Tables | None) -> int:
+    """The register ``crc`` after ``length`` zero bytes (a linear map: zero stays zero)."""
+    if not crc or not length:
+        return crc
+    if tables is not None:
+        t = tables
+        return (
+            t[0][crc & 0xFF]
+            ^ t[1][(crc >> 8) & 0xFF]
+            ^ t[2][(crc >> 16) & 0xFF]
+            ^ t[3][(crc >> 24) & 0xFF]
+            ^ t[4][(crc >> 32) & 0xFF]
+            ^ t[5][(crc >> 40) & 0xFF]
+            ^ t[6][(crc >> 48) & 0xFF]
+            ^ t[7][(crc >> 56) & 0xFF]
+        )
+    k = 0
+    while length:
+        if length & 1:
+            crc = _times(_byte_power(k), crc)
+        length >>= 1
+        k += 1
+    return crc
+
+
 def crc64_combine(crc1: int, crc2: int, length2: int) -> int:
     """CRC of ``A + B`` from ``crc1 = crc64(A)``, ``crc2 = crc64(B)`` and ``length2 = len(B)``."""
     if length2 < 0:
         raise ValueError("length2 must not be negative")
-    if length2 == 0:
-        return crc1
-    t = _shift_tables(length2)
-    shifted = (
-        t[0][crc1 & 0xFF]
-        ^ t[1][(crc1 >> 8) & 0xFF]
-        ^ t[2][(crc1 >> 16) & 0xFF]
-        ^ t[3][(crc1 >> 24) & 0xFF]
-        ^ t[4][(crc1 >> 32) & 0xFF]
-        ^ t[5][(crc1 >> 40) & 0xFF]
-        ^ t[6][(crc1 >> 48) & 0xFF]
-        ^ t[7][(crc1 >> 56) & 0xFF]
-    )
-    return (shifted ^ crc2) & _MASK
+    return (_shift(crc1, length2, _tables_for(length2, build=False)) ^ crc2) & _MASK
 
 
 def combine_all(parts: Iterable[tuple[int, int]]) -> int:
     """CRC of the concatenation of parts given in order as ``(crc, length)`` pairs."""
+    parts = list(parts)
+    if any(length < 0 for _, length in parts):
+        raise ValueError("part lengths must not be negative")
+    uses = Counter(length for _, length in parts)
     total = 0
     for crc, length in parts:
-        total = crc64_combine(total, crc, length)
-    return total
+        tables = _tables_for(length, build=uses[length] >= TABLES_FROM)
+        total = _shift(total, length, tables) ^ crc
+    return total & _MASK

@@ -35,7 +35,10 @@ def prepare_directories(name: str, destination: str, journal_path: str) -> None:
         )
     for directory in sorted({os.path.dirname(destination), os.path.dirname(journal_path)}):
         try:
-            os.makedirs(directory, exist_ok=True)
+            # Looked up first: a mkdir, even of a directory that exists, holds its
+            # parent's lock exclusively (every file of a get would take turns on it).
+            if not os.path.isdir(directory):
+                os.makedirs(directory, exist_ok=True)
         except PermissionError as exc:
             raise AccessDeniedError(f"cannot create directory {directory}: {exc}") from exc
         except (FileExistsError, NotADirectoryError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -25,6 +26,26 @@ class ObjectHead:
     content_type: str | None
     #: ``x-oss-restore`` (Archive objects), ``None`` when absent.
     restore: str | None
+
+    @classmethod
+    def from_headers(
+        cls, bucket: str, key: str, headers: Mapping[str, str], version_id: str | None = None
+    ) -> ObjectHead:
+        """What a HEAD's headers say, or a whole-object GET's (they carry the same ones)."""
+        crc = headers.get("x-oss-hash-crc64ecma")
+        return cls(
+            bucket=bucket,
+            key=key,
+            size=int(headers["Content-Length"]),
+            etag=normalize_etag(headers.get("ETag")),
+            last_modified=headers.get("Last-Modified"),
+            crc64=int(crc) if crc else None,
+            version_id=headers.get("x-oss-version-id") or version_id,
+            storage_class=headers.get("x-oss-storage-class", "Standard"),
+            object_type=headers.get("x-oss-object-type"),
+            content_type=headers.get("Content-Type"),
+            restore=headers.get("x-oss-restore"),
+        )
 
     @property
     def restored(self) -> bool:

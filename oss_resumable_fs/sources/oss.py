@@ -1,8 +1,21 @@
-"""One OSS object as the engine sees it: ranged GETs pinned to its ETag with ``If-Match``."""
+"""One OSS object as the engine sees it: ranged GETs pinned to its ETag with ``If-Match``.
+
+A small object that a listing has just shown needs no HEAD: its ``stat`` is
+the GET itself, pinned with ``If-Match`` to the listed ETag, and the answer's
+headers give what a HEAD would (size, ETag, Last-Modified, CRC-64); its body
+then serves the engine's first read of the whole object. One request per file
+instead of two, and the object's CRC-64 is still known before the first byte
+is read, so the download is verified as ever.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from oss_resumable_fs.engine.source import ObjectIdentity
 from oss_resumable_fs.errors import ObjectChangedError, ObjectNotRestoredError, TransientError
@@ -11,9 +24,35 @@ from oss_resumable_fs.sources.models import ObjectHead, normalize_etag
 from oss_resumable_fs.sources.oss_errors import ALWAYS_RESTORE_CLASSES, restore_message
 from oss_resumable_fs.sources.reader import OSSRangeReader
 
-__all__ = ["OSSRangeReader", "OSSRangeSource"]
+__all__ = ["ListedVersion", "OSSRangeReader", "OSSRangeSource"]
+
+log = logging.getLogger(__name__)
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+#: Storage classes whose objects a GET reads at once. Archive classes keep their
+#: HEAD: it tells whether a restore is needed before anything is fetched.
+READABLE_AT_ONCE = frozenset({"Standard", "IA"})
+
+
+@dataclass(frozen=True)
+class ListedVersion:
+    """The version of an object a listing showed: what its first GET is pinned to."""
+
+    size: int
+    etag: str
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any] | None) -> ListedVersion | None:
+        """From an fsspec listing entry; ``None`` unless it is a file a GET reads at once."""
+        if not entry or entry.get("type") != "file":
+            return None
+        etag, size = normalize_etag(entry.get("ETag")), entry.get("size")
+        if etag is None or not isinstance(size, int) or size < 0:
+            return None
+        if entry.get("StorageClass", "Standard") not in READABLE_AT_ONCE:
+            return None
+        return cls(size, etag)
 
 
 class OSSRangeSource:
@@ -24,7 +63,13 @@ class OSSRangeSource:
     """
 
     def __init__(
-        self, client: OSSClient, bucket: str, key: str, *, version_id: str | None = None
+        self,
+        client: OSSClient,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        listed: ListedVersion | None = None,
     ) -> None:
         self._client = client
         self.bucket = bucket
@@ -34,6 +79,11 @@ class OSSRangeSource:
         self.name = f"oss://{bucket}/{key}"
         if version_id:
             self.name += f"?versionId={version_id}"
+        #: The listed version the first :meth:`stat` asks for with a GET, not a HEAD.
+        self._listed = None if version_id else listed
+        #: That GET's answer, its body not read yet: the first read of the whole object.
+        self._prefetched: tuple[ObjectIdentity, GetResponse] | None = None
+        self._prefetch_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OSSRangeSource({self.name!r})"
@@ -42,15 +92,62 @@ class OSSRangeSource:
         return self._client.head_object(self.bucket, self.key, self.version_id, retry=False)
 
     def stat(self) -> ObjectIdentity:
+        """The object's identity: from a HEAD, or from the pinned GET of a listed object.
+
+        Only the first call uses the listing. If the object was replaced since
+        (412), it is looked at as it is now, with a HEAD: nothing was fetched yet.
+        """
+        self.close()
+        if self._listed is not None:
+            try:
+                # A transient failure keeps the listing: the retry is a GET again.
+                head = self._stat_by_get(self._listed)
+            except ObjectChangedError:
+                log.info("%s changed since it was listed; looking it up again", self.name)
+                self._listed = None
+            else:
+                self._listed = None
+                return head.identity()
         self._last_head = self.head()
         return self._last_head.identity()
+
+    def _stat_by_get(self, listed: ListedVersion) -> ObjectHead:
+        response = self._get(None, listed.etag)
+        try:
+            if response.status != 200:
+                raise TransientError(
+                    f"{self.name}: unexpected HTTP status {response.status}", target=self.name
+                )
+            head = ObjectHead.from_headers(self.bucket, self.key, response.headers)
+            _check_response(response, 0, head.size, head.identity(), self.name)
+            if head.size == 0:
+                # Nothing to read: the connection goes back to the pool now.
+                response.reader.readinto(memoryview(bytearray(1)))
+                response.reader.close()
+            else:
+                with self._prefetch_lock:
+                    self._prefetched = (head.identity(), response)
+        except BaseException:
+            response.reader.close()
+            raise
+        # It was served: it needs no restore, whatever its class.
+        self._last_head = None
+        return head
+
+    def close(self) -> None:
+        """Release the answer of a GET whose body no read asked for (a skip, an error)."""
+        with self._prefetch_lock:
+            prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            prefetched[1].reader.close()
 
     def check_readable(self, head: ObjectHead | None = None) -> None:
         """Refuse a Cold / Deep Cold Archive object that is not restored, before any GET.
 
-        ``head`` defaults to the last :meth:`stat`'s. Archive objects may be
-        readable in real time (a bucket setting): for those the first GET
-        decides (``InvalidObjectState`` if not).
+        ``head`` defaults to the last :meth:`stat`'s (none when that was a GET,
+        which the service answered). Archive objects may be readable in real
+        time (a bucket setting): for those the first GET decides
+        (``InvalidObjectState`` if not).
         """
         head = head or self._last_head
         if head is not None and head.storage_class in ALWAYS_RESTORE_CLASSES and not head.restored:
@@ -60,6 +157,13 @@ class OSSRangeSource:
 
     def open_range(self, start: int, end: int, identity: ObjectIdentity) -> OSSRangeReader:
         whole = start == 0 and end == identity.size
+        if whole:
+            with self._prefetch_lock:
+                prefetched, self._prefetched = self._prefetched, None
+            if prefetched is not None:
+                if prefetched[0] == identity:
+                    return prefetched[1].reader
+                prefetched[1].reader.close()
         response = self._get(None if whole else (start, end - 1), identity.etag)
         try:
             _check_response(response, start, end, identity, self.name)
