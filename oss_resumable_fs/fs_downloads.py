@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -19,16 +19,18 @@ from fsspec.implementations.local import trailing_sep
 from fsspec.utils import isfilelike
 
 from oss_resumable_fs.config import TransferConfig, check_option_names
-from oss_resumable_fs.engine.transfer import DownloadResult, download
+from oss_resumable_fs.engine.transfer import Downloader, DownloadResult, Scheduler, download
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
 from oss_resumable_fs.get_many import CONFLICT, check_on_error, get_pairs
+from oss_resumable_fs.jobs import get_job
 from oss_resumable_fs.paths import expand_get_pairs
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
 from oss_resumable_fs.results import GetResult
+from oss_resumable_fs.sources.oss import ListedVersion, OSSRangeSource
+from oss_resumable_fs.sources.redact import redact
 
 if TYPE_CHECKING:
     from oss_resumable_fs.sources.client import OSSClient
-    from oss_resumable_fs.sources.oss import OSSRangeSource
 
 __all__ = ["OPTION_HINTS", "DownloadMethods"]
 
@@ -64,6 +66,34 @@ class DownloadMethods:
         the call waits for the restore to finish.
         """
         config = self._config_for("get_file", transfer_options, ("version_id", "restore", "cancel"))
+        return self._get_file(
+            rpath,
+            lpath,
+            callback,
+            outfile,
+            config,
+            version_id=version_id,
+            restore=restore,
+            cancel=cancel,
+        )
+
+    def _get_file(
+        self,
+        rpath: str,
+        lpath: str | os.PathLike[str] | None,
+        callback: Callback,
+        outfile: Any,
+        config: TransferConfig,
+        *,
+        version_id: str | None = None,
+        restore: bool = False,
+        cancel: threading.Event | None = None,
+        scheduler: Scheduler | None = None,
+        listed: Mapping[str, Any] | None = None,
+    ) -> DownloadResult | None:
+        """:meth:`get_file` with its settings resolved, on ``scheduler``'s connections
+        when given (those of a whole ``get``). ``listed`` is the object's entry in
+        the listing ``get`` just made: a small object then needs no HEAD."""
         if outfile is None and isfilelike(lpath):
             outfile, lpath = lpath, None
         bucket, key = self.split_path(rpath)
@@ -84,8 +114,13 @@ class DownloadMethods:
         if lpath is None:
             raise InvalidArgumentError("get_file needs a local path or an outfile")
         lpath = os.fspath(lpath)
+        version = listed_version(listed, lpath, config) if version_id is None else None
+        if version is not None:
+            source = OSSRangeSource(self.client, bucket, key, listed=version)
         try:
-            return download(source, lpath, config, progress=callback, cancel=cancel)
+            return download(
+                source, lpath, config, progress=callback, cancel=cancel, scheduler=scheduler
+            )
         except (ObjectNotFoundError, IsADirectoryError):
             # A prefix ("directory") rather than an object; or its local directory
             # exists already (a second ``get`` of the same tree).
@@ -93,6 +128,8 @@ class DownloadMethods:
                 raise
             os.makedirs(lpath, exist_ok=True)
             return None
+        finally:
+            source.close()  # a GET's answer that no read took (a skip, an error)
 
     def _is_listed_directory(self, rpath: str) -> bool:
         """Whether ``rpath`` is a prefix with keys under it, or a bucket.
@@ -149,21 +186,46 @@ class DownloadMethods:
         ``on_error``: ``"raise"`` (the first error stops every file and is
         raised), ``"return"`` (every file is tried; failures are in the result,
         with their typed errors) or ``"omit"`` (the same, failures left out).
+        A re-run of an unfinished ``get`` skips the files it landed (see :mod:`jobs`).
         """
         # A misspelling fails here, before any request.
         check_on_error(on_error)
-        self._config_for("get", transfer_options, ("batch_size", "restore", "cancel", "on_error"))
+        own = ("batch_size", "restore", "cancel", "on_error")
+        config = self._config_for("get", transfer_options, own)
         pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
-        return get_pairs(
-            pairs,
-            self._infos(remote for remote, _ in pairs),
-            self.get_file,
-            callback=callback,
-            file_concurrency=batch_size or self.file_concurrency,
-            cancel=cancel,
-            options={"restore": restore, **transfer_options},
-            on_error=on_error,
-        )
+        infos = self._infos(remote for remote, _ in pairs)
+        with (
+            get_job(rpath, lpath, pairs, infos, config.checkpoint_dir, redact) as job,
+            Downloader(config).scheduler() as scheduler,
+        ):
+            # Every file on one pool of connections, within one budget.
+            def get_one(remote: str, local: str, **options: Any) -> DownloadResult | None:
+                callback = options.pop("callback")
+                return self._get_file(
+                    remote,
+                    local,
+                    callback,
+                    None,
+                    config,
+                    **options,
+                    restore=restore,
+                    scheduler=scheduler,
+                    listed=infos.get(remote),
+                )
+
+            return get_pairs(
+                pairs,
+                infos,
+                get_one,
+                callback=callback,
+                file_concurrency=batch_size or self.file_concurrency,
+                cancel=cancel,
+                options={},
+                on_error=on_error,
+                job=job,
+                scheduler=scheduler,
+                one_request_below=config.single_request_threshold,
+            )
 
     def _config_for(
         self, where: str, options: dict[str, Any], own: tuple[str, ...]
@@ -231,3 +293,25 @@ class DownloadMethods:
             version_id=version_id,
             cancel=cancel,
         )
+
+
+def listed_version(
+    listed: Mapping[str, Any] | None, lpath: str, config: TransferConfig
+) -> ListedVersion | None:
+    """The listed version a small object's one GET is pinned to, instead of a HEAD.
+
+    ``None`` (a HEAD first, as ever) for a large object, whose checkpoint keeps
+    the HEAD's identity; for an Archive object, whose HEAD tells whether it
+    needs a restore; and with ``skip_identical`` when a local file of the listed
+    size is there, whose CRC-64 must be compared before any byte is fetched.
+    """
+    version = ListedVersion.from_entry(listed)
+    if version is None or version.size >= config.single_request_threshold:
+        return None
+    if config.skip_identical:
+        try:
+            if os.stat(lpath).st_size == version.size:
+                return None
+        except OSError:
+            pass  # no local file: nothing to compare
+    return version

@@ -1,4 +1,5 @@
-"""``get`` of many objects: small ones several at a time beside large ones in parts.
+"""``get`` of many objects: small ones several at a time beside large ones in parts,
+all on the connections of one scheduler (see :mod:`oss_resumable_fs.engine.scheduler`).
 
 One error, a cancel or Ctrl-C stops every download of the call, and the
 first file that failed is the error raised (not the ones it stopped).
@@ -16,7 +17,10 @@ from typing import Any
 
 from fsspec.callbacks import Callback
 
+from oss_resumable_fs.engine.pool import Coordinator
+from oss_resumable_fs.engine.scheduler import Scheduler
 from oss_resumable_fs.errors import DownloadCancelledError, InvalidArgumentError
+from oss_resumable_fs.jobs import Job
 from oss_resumable_fs.paths import is_directory_entry
 from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.results import FileOutcome, GetResult
@@ -31,9 +35,10 @@ CONFLICT = "object and prefix"
 #: fsspec's names for what to do when one file fails.
 ON_ERROR = ("raise", "return", "omit")
 
-#: Files smaller than this are fetched many at a time by ``get``; larger ones
-#: one after another, each on ``concurrency`` connections of its own.
+#: Files smaller than this are open ``file_concurrency`` at a time in ``get``;
+#: larger ones :data:`LARGE_FILES_AT_ONCE` at a time. All share one scheduler.
 SMALL_FILE = 64 * 1024 * 1024
+LARGE_FILES_AT_ONCE = 2
 
 GetFile = Callable[..., Any]
 
@@ -48,6 +53,9 @@ def get_pairs(
     cancel: threading.Event | None,
     options: dict[str, Any],
     on_error: str = "raise",
+    job: Job | None = None,
+    scheduler: Scheduler,
+    one_request_below: int = SMALL_FILE,
 ) -> GetResult:
     """Download each (remote, local) pair with ``get_file(remote, local, callback=, cancel=)``.
 
@@ -59,6 +67,9 @@ def get_pairs(
     error and raises it; ``"return"`` tries every file and lists the failures
     (with their typed errors) in the result; ``"omit"`` tries every file and
     leaves the failures out of it. A cancel or Ctrl-C stops everything anyway.
+
+    ``job`` (:mod:`oss_resumable_fs.jobs`), if given, is asked before each file
+    whether an earlier run landed it already, and told each file's outcome.
     """
     if on_error not in ON_ERROR:
         raise InvalidArgumentError(
@@ -85,6 +96,8 @@ def get_pairs(
         outcomes[remote, local] = FileOutcome(
             remote, local, "failed", error=str(error), exception=error
         )
+        if job is not None:
+            job.record(outcomes[remote, local])
     # Directories first, here: made by a worker beside the files, a directory
     # could appear under a download of its "directory" entry (IsADirectoryError),
     # and a folder marker object ("dir/") must not land as a file.
@@ -93,7 +106,10 @@ def get_pairs(
         outcomes[remote, local] = FileOutcome(remote, local, "directory")
         if not counts_bytes:
             callback.relative_update(1)
-    small = [(r, lp) for r, lp in files if sizes[r] < SMALL_FILE]
+    # One request each (below the single-request threshold), or in parts.
+    whole_below = min(SMALL_FILE, one_request_below)
+    small = [(r, lp) for r, lp in files if sizes[r] < whole_below]
+    medium = [(r, lp) for r, lp in files if whole_below <= sizes[r] < SMALL_FILE]
     large = [(r, lp) for r, lp in files if sizes[r] >= SMALL_FILE]
     finished = threading.Lock()
     # The caller's own cancel event is only read, never set: it may be shared.
@@ -107,7 +123,10 @@ def get_pairs(
         try:
             child = callback.branched(remote, local)
             try:
-                result = get_file(remote, local, callback=child, cancel=stop, **options)
+                # A file an earlier run of this job landed, unchanged since: no request.
+                result = job.skip(remote, local, child) if job is not None else None
+                if result is None:
+                    result = get_file(remote, local, callback=child, cancel=stop, **options)
             finally:
                 GuardedCallback(child).close()
         except DownloadCancelledError:
@@ -115,6 +134,8 @@ def get_pairs(
         except Exception as exc:
             with finished:
                 outcomes[pair] = FileOutcome(remote, local, "failed", error=str(exc), exception=exc)
+                if job is not None:
+                    job.record(outcomes[pair])
                 if on_error != "raise":
                     _count_done(callback, counts_bytes, outcomes[pair])
                     return  # the others go on
@@ -129,26 +150,35 @@ def get_pairs(
         with finished:
             status = "directory" if result is None else result.status
             outcomes[pair] = FileOutcome(remote, local, status, result)
+            if job is not None:
+                job.record(outcomes[pair])
             _count_done(callback, counts_bytes, outcomes[pair])
 
-    # Large files run one at a time on the caller's thread (each already uses
-    # `concurrency` connections) while small files share a pool beside them.
-    pool = ThreadPoolExecutor(file_concurrency, thread_name_prefix="ossr-get")
+    # Every byte goes over the connections of one scheduler. A file fetched with
+    # one request is one of its tasks, run whole on the connection that takes it
+    # (no thread of its own), `file_concurrency` at once. Files in parts queue
+    # their parts from threads of their own: `file_concurrency` at once, large
+    # ones two, so that the next one's parts are queued while the last parts of
+    # the one before are still arriving, and their parts fill the connections.
+    large_pool = ThreadPoolExecutor(LARGE_FILES_AT_ONCE, thread_name_prefix="ossr-get-large")
+    medium_pool = ThreadPoolExecutor(file_concurrency, thread_name_prefix="ossr-get")
     futures = []
     try:
-        futures = [pool.submit(fetch, pair) for pair in small]
-        for pair in large:
-            fetch(pair)
+        futures = [large_pool.submit(fetch, pair) for pair in large]
+        futures += [medium_pool.submit(fetch, pair) for pair in medium]
+        small_files = Coordinator(stop, "get was cancelled; run it again to resume")
+        scheduler.run(small_files, small, lambda pair, _: fetch(pair), limit=file_concurrency)
         wait(futures)
     except Exception:
         stop.set()
         if not errors:
             raise
-    except BaseException:  # Ctrl-C: stop the small files too
+    except BaseException:  # Ctrl-C: stop the large files too
         stop.set()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        large_pool.shutdown(wait=True, cancel_futures=True)
+        medium_pool.shutdown(wait=True, cancel_futures=True)
     if errors:
         raise errors[0]
     for future in futures:

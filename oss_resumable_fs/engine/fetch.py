@@ -42,11 +42,9 @@ def sleep_polling(seconds: float, cancelled: Callable[[], bool], poll: float) ->
 #: The longest a service-suggested delay (``x-oss-qos-delay-time``) is honoured, seconds.
 MAX_RETRY_AFTER = 300.0
 
-#: How often a throttled request's backoff doubles at most, and how many more
-#: throttled answers in a row than ``max_attempts`` a part survives (a throttling
-#: service answers at once, and the connections are cut meanwhile).
+#: How often a throttled request's backoff doubles at most: the service's delay is
+#: the floor, and the scheduler meanwhile cuts the number of connections.
 THROTTLED_DOUBLINGS = 3
-THROTTLED_PATIENCE = 4
 
 #: Failures after which the same range is worth asking for again.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
@@ -237,8 +235,7 @@ class PartFetcher:
                     self._meter.add_throttle()
                     if self._make_way(run.give_back):
                         continue  # the rest is another connection's now
-                patience = THROTTLED_PATIENCE if throttled else 1
-                if failures >= self._policy.max_attempts * patience:
+                if failures >= self._policy.max_attempts:
                     raise TransientError(
                         f"{self._source.name}: bytes {part.start + state.written}-{part.end - 1} "
                         f"failed {failures} times in a row without progress; last error: {exc}"

@@ -19,9 +19,9 @@ is scaled by the first measured latency over 20 ms before probing begins.
 * A little gain: keep the new level and stop probing.
 * No gain: go back to the previous level and stop probing.
 * Throttling (503, ``x-oss-qos-delay-time``): never that level again; back to
-  the highest level that ran unthrottled (else to half), then a second of calm
-  (answers to requests sent before are still coming); later probes go only
-  halfway towards the throttled level.
+  the highest level that ran unthrottled (else to half), then a few round
+  trips of calm (answers to requests sent before are still coming); later
+  probes go only halfway towards the throttled level.
 * Every core busy: stop growing (more threads only add contention).
 
 Once settled, it probes +25 % now and then, so a link that got faster is found.
@@ -47,7 +47,7 @@ _WORTH_IT = 0.08
 _THROTTLE_BACKOFF = 0.5
 #: After backing off, throttling answers are not acted on for this long (or four
 #: round trips): requests sent before the back-off are still being answered.
-_THROTTLE_QUIET = 1.0
+_THROTTLE_QUIET = 0.3
 #: Share of all cores above which the process counts as CPU-bound.
 _CPU_BOUND = 0.9
 #: Time to first byte at which the start level is enough; a longer one scales it.
