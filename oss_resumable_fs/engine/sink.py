@@ -24,6 +24,25 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 DATASYNC_EVERY = 64 * 1024 * 1024
 
 
+def _read_umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # elsewhere: set and restore, once, at import
+    os.umask(old)
+    return old
+
+
+#: The mode a landed file takes, as any new file would (``0o666 & ~umask``); until
+#: then the partial file is ``0o600``, so no one else reads a half-downloaded object.
+LANDED_MODE = 0o666 & ~_read_umask()
+
+
 def partial_path_for(destination: str) -> str:
     return destination + PARTIAL_SUFFIX
 
@@ -47,10 +66,19 @@ class PartialFile:
 
     @classmethod
     def create(cls, path: str) -> PartialFile:
-        """A new empty file at ``path``, replacing any old one; size it with :meth:`ensure_size`."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return cls(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+        """A new empty file at ``path``, replacing any old one; size it with :meth:`ensure_size`.
+
+        Created first and unlinked only if one is there: an unlink, even of
+        nothing, holds the directory's lock exclusively, and a ``get`` creates
+        thousands of files side by side in one directory.
+        """
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return cls(path, os.open(path, flags, 0o600))
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return cls(path, os.open(path, flags, 0o600))
 
     @classmethod
     def open_existing(cls, path: str) -> PartialFile:
@@ -102,6 +130,7 @@ class PartialFile:
     def commit(self, destination: str) -> None:
         """Make the bytes durable and atomically move them onto ``destination``."""
         self._background_sync.wait()
+        os.fchmod(self._fd, LANDED_MODE)
         os.fsync(self._fd)
         self.close()
         os.replace(self.path, destination)
