@@ -61,7 +61,7 @@ class DownloadResult:
             text += f", {human_size(self.bytes_reused)} reused"
         if self.retries:
             text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
-        if self.connections > 1:
+        if self.connections > 1 and self.parts_total > 1:  # one request: one connection
             text += f", up to {self.connections} connections"
         return text
 
