@@ -219,10 +219,11 @@ class Scheduler:
         """
         with self._cv:
             waiting = sum(batch.waiting() for batch in self._batches)
-            count = max(0, min(self.level - self._threads, waiting - self._idle))
+            allowed = self._allowed_locked()
+            count = max(0, min(allowed - self._threads, waiting - self._idle))
             first = self._threads
             self._threads += count  # their numbers are reserved
-            self.peak = max(self.peak, min(self._threads, self.level))
+            self.peak = max(self.peak, min(self._threads, allowed))
         for number in range(first, first + count):
             thread = threading.Thread(
                 target=self._worker, args=(number,), name=f"ossr-worker-{number}", daemon=True
@@ -233,6 +234,19 @@ class Scheduler:
                 with self._cv:
                     self._threads -= first + count - number
                 raise
+
+    def _allowed_locked(self) -> int:
+        """How many threads may work: the tuner's level, or a little more (a quarter at
+        most, within the ceiling) when that many would take all the work left at
+        once. 122 connections on 128 parts would fetch 6 of them in a second round
+        that takes as long as the first."""
+        level = self.level
+        if self.tuner is None:
+            return level
+        pending = sum(batch.waiting() + batch.in_flight for batch in self._batches)
+        if level < pending <= min(self.ceiling, level + level // 4):
+            return pending
+        return level
 
     def _next_task_locked(self) -> tuple[Batch, Any] | None:
         """The next task: from batches of whole files and batches of parts in turn (so
@@ -259,7 +273,7 @@ class Scheduler:
             with self._cv:
                 found = None
                 while True:
-                    if number < self.level:
+                    if number < self._allowed_locked():
                         found = self._next_task_locked()
                         if found is not None:
                             break
