@@ -207,6 +207,7 @@ class Scheduler:
     def _drop(self, batch: Batch) -> None:
         with self._cv:
             batch.queue.clear()
+            batch.returned.clear()
             if batch.in_flight == 0:
                 batch.done.set()
             self._cv.notify_all()
@@ -303,6 +304,10 @@ class Scheduler:
                 # batch's own event.
                 with self._cv:
                     batch.finish(task)
+                    # A caller that gave up waiting (Ctrl-C) left it here: once its
+                    # work is over, nothing keeps the threads from ending at close.
+                    if batch.done.is_set() and batch in self._batches:
+                        self._batches.remove(batch)
 
     def make_way(self, runs: Callable[[], list[Run]]) -> bool:
         """Called by a connection the service throttled: if it is above the level (the
