@@ -135,15 +135,3 @@ def bucket(chaos_server: OSSServer) -> Iterator[str]:
     chaos_server.reset_stats()
     yield name
     chaos_server.clear_faults()
-
-
-@pytest.fixture(autouse=True)
-def _no_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "OSS_ACCESS_KEY_ID",
-        "OSS_ACCESS_KEY_SECRET",
-        "OSS_SESSION_TOKEN",
-        "OSS_ENDPOINT",
-        "OSS_REGION",
-    ):
-        monkeypatch.delenv(name, raising=False)

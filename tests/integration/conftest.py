@@ -62,19 +62,6 @@ def make_fs(
     return ResumableOSSFileSystem(transfer_config=config, skip_instance_cache=True, **options)
 
 
-@pytest.fixture(autouse=True)
-def _no_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The filesystem falls back to these variables; tests set them only on purpose."""
-    for name in (
-        "OSS_ACCESS_KEY_ID",
-        "OSS_ACCESS_KEY_SECRET",
-        "OSS_SESSION_TOKEN",
-        "OSS_ENDPOINT",
-        "OSS_REGION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def fs(oss_server: OSSServer) -> ResumableOSSFileSystem:
     return make_fs(oss_server)
