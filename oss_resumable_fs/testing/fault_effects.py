@@ -2,7 +2,7 @@
 
 What can happen before a handler answers (replace, latency, error) happens in
 :func:`apply_request_faults`; what happens to a response body (reset,
-short_body, stall, corrupt, bandwidth) is returned as a :class:`BodyPlan` that
+short_body, stall, corrupt, bandwidth, wrong_range) is returned as a :class:`BodyPlan` that
 :mod:`.sender` follows while it streams the object. A ``throttle`` refusal is
 decided as a GetObject is counted (:meth:`.StatsCollector.request`) and answered
 with :func:`fault_error`.
@@ -30,6 +30,8 @@ class BodyPlan:
     #: (body offset, rule) for reset / short_body / stall / corrupt, by offset.
     events: list[tuple[int, FaultRule]] = field(default_factory=list)
     bytes_per_second: int | None = None
+    #: A ``wrong_range`` rule fired: how far to move the range (0: whole object).
+    range_shift: int | None = None
 
     @property
     def plain(self) -> bool:
@@ -81,6 +83,8 @@ async def apply_request_faults(call: Call, served: tuple[int, int] | None) -> Bo
             plan.bytes_per_second = min(rate, rule.bytes_per_second)
         elif rule.kind is FaultKind.ERROR:
             error = error or rule
+        elif rule.kind is FaultKind.WRONG_RANGE:
+            plan.range_shift = rule.after_bytes
         elif rule.kind in BODY_KINDS:
             plan.events.append((rule.after_bytes, rule))
     plan.events.sort(key=lambda event: event[0])

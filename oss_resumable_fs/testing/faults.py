@@ -45,6 +45,11 @@ class FaultKind(str, enum.Enum):
     #: as milliseconds, default 1000), as a service throttling a client that
     #: opens too many connections does. A refused GET is not in flight.
     THROTTLE = "throttle"
+    #: Answer a ranged GetObject with other bytes than asked, as a broken proxy or
+    #: cache may: the range moved on by ``after_bytes`` (clipped to the object,
+    #: with a truthful ``Content-Range``), or with ``after_bytes`` 0 the whole
+    #: object with ``200``. A GET without ``Range`` is answered as usual.
+    WRONG_RANGE = "wrong_range"
 
 
 #: Kinds that act on the bytes of a response body.

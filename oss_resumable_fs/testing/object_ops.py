@@ -13,7 +13,12 @@ from aiohttp import web
 from oss_resumable_fs.testing.diskfiles import PartialWrite
 from oss_resumable_fs.testing.fault_effects import apply_request_faults
 from oss_resumable_fs.testing.oss_errors import OSSError
-from oss_resumable_fs.testing.ranges import ServedRange, check_conditions, resolve_range
+from oss_resumable_fs.testing.ranges import (
+    ServedRange,
+    check_conditions,
+    misserved,
+    resolve_range,
+)
 from oss_resumable_fs.testing.records import STORAGE_CLASSES, ObjectMeta, restore_header
 from oss_resumable_fs.testing.sender import send_range
 from oss_resumable_fs.testing.state import Call
@@ -220,6 +225,8 @@ async def serve_object(
         except OSSError as err:
             _record_range(call, None, err.status)
             raise
+        if plan.range_shift is not None:
+            served = misserved(served, meta.size, plan.range_shift)
         _record_range(call, served, served.status)
         response = web.StreamResponse(status=served.status, headers=headers(meta))
         response.content_length = served.length

@@ -70,6 +70,17 @@ def resolve_range(header: str | None, size: int, *, standard: bool) -> ServedRan
     return ServedRange(start, end, 206)
 
 
+def misserved(served: ServedRange, size: int, shift: int) -> ServedRange:
+    """What a ``wrong_range`` fault sends instead of ``served``: the whole object
+    (``shift`` 0), or the same length ``shift`` bytes on, clipped to the object."""
+    if served.status != 206:
+        return served
+    if shift == 0 or size == 0:
+        return ServedRange(0, size, 200)
+    start = min(served.start + shift, size - 1)
+    return ServedRange(start, min(start + served.length, size), 206)
+
+
 def _unsatisfiable(header: str, size: int) -> ServedRange:
     raise OSSError(
         "InvalidRange",

@@ -61,6 +61,13 @@ def _corrupt(rng: random.Random, s: OSSServer) -> None:
     )
 
 
+def _wrong_ranges(rng: random.Random, s: OSSServer) -> None:
+    # A proxy answering other bytes than asked (a truthful Content-Range), or the
+    # whole object: refused before a byte is written, and asked again.
+    _add(s, "wrong_range", rng.uniform(0.2, 0.4), after_bytes=rng.choice([1, 4096, 300 * KiB]))
+    _add(s, "wrong_range", rng.uniform(0.05, 0.1), after_bytes=0)
+
+
 def _throttle(rng: random.Random, s: OSSServer) -> None:
     s.throttle_beyond(2, delay=0.02, key=KEYS)
     _add(s, "latency", 1.0, seconds=0.03)  # so that GETs overlap
@@ -77,6 +84,7 @@ def _combined(rng: random.Random, s: OSSServer) -> None:
     _add(s, "short_body", 0.12, after_bytes=rng.randrange(1, 100 * KiB))
     _add(s, "stall", 0.12, seconds=0.3, after_bytes=500)
     s.add_fault(FaultRule("corrupt", key=KEYS, times=2, probability=0.2, after_bytes=777))
+    _add(s, "wrong_range", 0.08, after_bytes=rng.choice([1, 4096]))
     s.throttle_beyond(3, delay=0.02, key=KEYS)
 
 
@@ -86,6 +94,7 @@ MATRIX: dict[str, Faults] = {
     "short-bodies": _short,
     "stalls": _stalls,
     "corrupt": _corrupt,
+    "wrong-ranges": _wrong_ranges,
     "throttle": _throttle,
     "slow-wan": _slow_wan,
     "combined": _combined,

@@ -100,6 +100,26 @@ def test_corrupt_offset_is_within_the_ranged_body(
     assert got[10] == DATA[250_010] ^ 0xFF and got[:10] == DATA[250_000:250_010]
 
 
+def test_wrong_range_moves_the_range_or_drops_it(
+    bucket: oss2.Bucket, oss_server: OSSServer, obj: str
+) -> None:
+    url = bucket.sign_url("GET", obj, 60)
+    oss_server.add_fault(FaultRule("wrong_range", key=obj, after_bytes=4096))
+    moved = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert moved.status_code == 206
+    assert moved.headers["Content-Range"] == f"bytes 5096-6095/{len(DATA)}"  # truthful
+    assert moved.content == DATA[5096:6096]
+    near_end = len(DATA) - 10
+    oss_server.add_fault(FaultRule("wrong_range", key=obj, after_bytes=4096))
+    clipped = requests.get(url, headers={"Range": f"bytes={near_end - 100}-{near_end}"}, timeout=10)
+    assert clipped.headers["Content-Range"] == f"bytes {len(DATA) - 1}-{len(DATA) - 1}/{len(DATA)}"
+    oss_server.add_fault(FaultRule("wrong_range", key=obj, after_bytes=0))
+    whole = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert whole.status_code == 200 and whole.content == DATA
+    exact = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)  # times=1
+    assert exact.headers["Content-Range"].startswith("bytes 1000-1999/")
+
+
 def test_replace_changes_identity(bucket: oss2.Bucket, oss_server: OSSServer, obj: str) -> None:
     before = bucket.head_object(obj)
     oss_server.add_fault(FaultRule("replace", method="HEAD", key=obj))
