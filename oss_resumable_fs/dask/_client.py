@@ -227,9 +227,11 @@ def _plan_prefix(fs: Any, prefix: str, root: str) -> list[Job]:
         inside = name.startswith(base + "/")  # else the prefix named one object
         relative = name[len(base) + 1 :] if inside else posixpath.basename(name)
         size = info.get("size")
+        size = size if isinstance(size, int) else None
         local = os.path.normpath(os.path.join(root, relative))
         directory = info.get("type") == "directory"
-        jobs.append(Job(name, local, root, None if size is None else size, directory))
+        etag, storage_class = info.get("ETag"), info.get("StorageClass")
+        jobs.append(Job(name, local, root, size, directory, etag=etag, storage_class=storage_class))
     return jobs
 
 

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fsspec.callbacks import DEFAULT_CALLBACK
+
 from oss_resumable_fs.dask._results import ObjectOutcome
 from oss_resumable_fs.errors import DownloadCancelledError, ObjectNotRestoredError
 from oss_resumable_fs.paths import ensure_within
@@ -74,6 +76,19 @@ class Job:
     size: int | None = None
     #: Listed as a directory (a prefix, no object): ``get_file`` makes the directory.
     directory: bool = False
+    #: The listing's ETag and storage class: a small object's one GET is pinned
+    #: to them instead of a HEAD first.
+    etag: str | None = None
+    storage_class: str | None = None
+
+    def listed(self) -> dict[str, Any] | None:
+        """The object's listing entry as ``get_file`` takes it; ``None`` if not listed."""
+        if self.directory or self.size is None or self.etag is None:
+            return None
+        entry = {"type": "file", "size": self.size, "ETag": self.etag}
+        if self.storage_class is not None:
+            entry["StorageClass"] = self.storage_class
+        return entry
 
 
 class TaskFailed(Exception):
@@ -162,8 +177,15 @@ def fetch_object(
             config = fs.transfer_config.replace(**options)
             want = connections_for(size, config, per_worker_connections)
         with leases(semaphore, want, stop.is_set, registered=semaphore_is_ours) as held:
-            result = fs.get_file(
-                job.remote, job.local, concurrency=max(1, held), cancel=stop, **options
+            config = fs._config_for("get_many", {**options, "concurrency": max(1, held)}, ())
+            result = fs._get_file(
+                job.remote,
+                job.local,
+                DEFAULT_CALLBACK,
+                None,
+                config,
+                cancel=stop,
+                listed=job.listed(),
             )
     except DownloadCancelledError as exc:  # nobody waits for this result: no retry
         return ObjectOutcome(

@@ -179,6 +179,7 @@ def test_a_prefix_lands_each_object_at_its_key_relative_to_the_prefix(
         oss_server.put_object(oss_bucket, key, data)
     oss_server.put_object(oss_bucket, "data2/neighbour.bin", b"same string prefix, other directory")
     oss_server.put_object(oss_bucket, "elsewhere.bin", b"outside the prefix")
+    oss_server.reset_stats()
 
     result = run_get_many(
         f"ossr://{oss_bucket}/data", tmp_path / "copy", client, oss_storage_options
@@ -188,6 +189,9 @@ def test_a_prefix_lands_each_object_at_its_key_relative_to_the_prefix(
     assert {f.status for f in result.files} == {"downloaded"}
     # In listing order, the big ones included (they ran first, but are reported in order).
     assert [f.remote for f in result.files] == sorted(f"{oss_bucket}/{k}" for k in objects)
+    # The small ones were listed: one GET each, pinned to the listed ETag, no HEAD.
+    in_parts = [k for k, v in objects.items() if len(v) >= 2 * PART]
+    assert oss_server.stats().requests["HeadObject"] == len(in_parts)
 
 
 def test_without_a_client_or_a_default_one_it_says_what_is_missing(
