@@ -60,11 +60,14 @@ class TuningStep:
 
     at: float
     connections: int
-    #: Aggregate throughput measured at the level before, bytes per second.
-    measured: float
+    #: Aggregate throughput measured at the level before, bytes per second;
+    #: ``None`` when the change came before a measurement (a round trip, a throttle).
+    measured: float | None
     reason: str
 
     def describe(self) -> str:
+        if self.measured is None:
+            return f"{self.at:.2f}s: {self.connections} connections ({self.reason})"
         mib = self.measured / (1024 * 1024)
         return f"{self.at:.2f}s: {self.connections} connections ({self.reason}; {mib:.1f} MiB/s)"
 
@@ -93,7 +96,8 @@ class ConcurrencyTuner:
         #: (level, throughput) before the last change, to compare with.
         self._before: tuple[int, float] | None = None
         self._changed_at: float | None = None
-        self._window: tuple[float, int] | None = None
+        #: (start time, bytes then, throttles seen then) of the window being measured.
+        self._window: tuple[float, int, int] | None = None
         self._throttles_seen = 0
         self._cap = self.ceiling
         #: The highest level that ran a whole window without being throttled.
@@ -139,26 +143,27 @@ class ConcurrencyTuner:
             if seed > self.level and self._probing:
                 self._seeded_from = latency
                 reason = f"round trip {latency * 1000:.0f} ms"
-                return self._record(now, min(seed, self._cap), 0.0, reason)
+                return self._record(now, min(seed, self._cap), None, reason)
         if self._window is None:
             if total_bytes == 0 or latency is None:
                 return self.level  # nothing has arrived yet: no basis to judge
             assert self._changed_at is not None
             settle = max(self.min_window / 2, 1.2 * latency)
             if now - self._changed_at >= settle:
-                self._window = (now, total_bytes)
+                self._window = (now, total_bytes, self._throttles_seen)
             return self.level
-        began, bytes_then = self._window
+        began, bytes_then, throttles_then = self._window
         span = now - began
         if span < max(self.min_window, 0.5 * (latency or 0.0)):
             return self.level
         throughput = (total_bytes - bytes_then) / span
-        self._window = (now, total_bytes)
+        self._window = (now, total_bytes, self._throttles_seen)
+        if self._throttles_seen == throttles_then:  # also none while quiet
+            self._good = max(self._good, self.level)
         return self._decide(now, throughput, cpu_share)
 
     def _decide(self, now: float, throughput: float, cpu_share: float) -> int:
         level, before = self.level, self._before
-        self._good = max(self._good, level)  # a whole window without throttling
         if not self._probing:
             if now - self._settled_at >= self.reprobe_after and level < self._cap:
                 self._probing = True
@@ -223,9 +228,19 @@ class ConcurrencyTuner:
         self._probing = False
         self._settled_at = now
         self._before = None
-        return self._record(now, level, 0.0, "throttled by the service")
+        return self._record(
+            now, level, self._rate_so_far(now, total_bytes), "throttled by the service"
+        )
 
-    def _record(self, now: float, level: int, throughput: float, reason: str) -> int:
+    def _rate_so_far(self, now: float, total_bytes: int) -> float | None:
+        """Throughput of the window under way (``None`` before one began): what
+        the throttled level delivered, for the record."""
+        if self._window is None:
+            return None
+        began, bytes_then, _ = self._window
+        return (total_bytes - bytes_then) / (now - began) if now > began else None
+
+    def _record(self, now: float, level: int, throughput: float | None, reason: str) -> int:
         self.level = level
         self.peak = max(self.peak, level)
         self._changed_at = now
@@ -233,7 +248,7 @@ class ConcurrencyTuner:
         self._step(now, level, throughput, reason)
         return level
 
-    def _step(self, now: float, level: int, throughput: float, reason: str) -> None:
+    def _step(self, now: float, level: int, throughput: float | None, reason: str) -> None:
         step = TuningStep(round(now - (self._started or now), 3), level, throughput, reason)
         self.history.append(step)
         log.info("concurrency: %s", step.describe())

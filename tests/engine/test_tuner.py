@@ -96,6 +96,11 @@ def test_throttling_settles_at_or_below_the_threshold_and_stays() -> None:
     assert max(levels[len(levels) // 2 :]) <= 24, tuner.history  # and it stays there
     throttled = [step for step in tuner.history if "throttled" in step.reason]
     assert 1 <= len(throttled) <= 10, tuner.history
+    # Each records what the level delivered until it was throttled, or that it
+    # came before any measurement (never a made-up 0 MiB/s).
+    assert all(step.measured is None or step.measured > 0 for step in throttled)
+    assert any(step.measured for step in throttled), tuner.history
+    assert "MiB/s" not in tuner.history[0].describe()  # the round trip's jump
 
 
 def test_a_cpu_bound_process_does_not_grow() -> None:
