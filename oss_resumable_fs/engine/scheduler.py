@@ -81,7 +81,8 @@ class Scheduler:
         self._closed = False
         self._closing = threading.Event()
         self._tuning: threading.Thread | None = None
-        self.peak = self.level if fixed is not None else 0
+        #: The most threads that worked at once (at most the work there was).
+        self.peak = 0
 
     @classmethod
     def for_config(cls, config: TransferConfig, *, poll_interval: float = 0.1) -> Scheduler:

@@ -183,6 +183,14 @@ def test_a_fixed_concurrency_is_never_tuned(tmp_path: Path) -> None:
     assert result.tuning == () and result.connections == 4
 
 
+def test_connections_counts_those_that_worked_not_the_setting(tmp_path: Path) -> None:
+    # Three parts: a fixed 64 cannot use more than three connections.
+    source = FakeSource(make_data(3 * MiB), chunk=256 * 1024)
+    config = defaults(concurrency=64, part_size=MiB, single_request_threshold=MiB)
+    result = Downloader(config).download(source, tmp_path / "out")
+    assert result.parts_total == 3 and result.connections == 3
+
+
 def test_memory_budget_bounds_connections() -> None:
     config = TransferConfig(buffer_size=4 * MiB, max_buffer_memory=64 * MiB)
     assert config.connection_ceiling() == 16
