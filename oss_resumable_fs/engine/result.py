@@ -12,22 +12,28 @@ from oss_resumable_fs.engine.journal import JOURNAL_SUFFIX
 from oss_resumable_fs.engine.source import ObjectIdentity
 from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.engine.tuner import TuningStep
+from oss_resumable_fs.engine.verify import Verified
 
 
 @dataclass(frozen=True, repr=False)
 class DownloadResult:
     """What one download did: how many bytes came from where, and how long it took."""
 
+    #: The local file the object landed at (the destination given).
     path: str
+    #: The object version downloaded: size, ETag, Last-Modified, CRC-64, version id.
     identity: ObjectIdentity
     #: Body bytes received from the network in this call (repairs and restarts included).
     bytes_fetched: int
     #: Bytes kept from a previous run's parts after re-verifying them on disk.
     bytes_reused: int
+    #: Checkpoint parts the object was split into (1 for an object fetched with one GET).
     parts_total: int
+    #: Parts fetched in this call; the others were reused or skipped.
     parts_fetched: int
     #: Fresh starts because the object changed: a stale checkpoint, or a change mid-download.
     restarts: int
+    #: Seconds the call took.
     elapsed: float
     #: True when the destination already held the object (``skip_identical``): no transfer.
     skipped: bool = False
@@ -37,6 +43,13 @@ class DownloadResult:
     connections: int = 0
     #: How the number of connections was chosen: each change, when and why.
     tuning: tuple[TuningStep, ...] = ()
+    #: What vouched for the bytes: :attr:`Verified.CRC64 <.verify.Verified.CRC64>`,
+    #: ``MD5`` (an HTTP server's ETag), or ``SIZE`` (no checksum: the size, and every
+    #: request pinned to one version). For a skip, what the local copy was compared by.
+    verified: Verified | None = None
+    #: Why the object was read with one request and no checkpoint (its server ignores
+    #: ``Range``); ``None`` for a ranged download.
+    single_stream: str | None = None
 
     @property
     def status(self) -> str:
@@ -54,7 +67,8 @@ class DownloadResult:
         """One line for a person: what happened, how much, how fast."""
         size = human_size(self.identity.size)
         if self.skipped:
-            return f"{self.path}: {size}, already there (same size and CRC-64): skipped"
+            by = "MD5" if self.verified is Verified.MD5 else "CRC-64"
+            return f"{self.path}: {size}, already there (same size and {by}): skipped"
         text = f"{self.path}: {size} {self.status} in {self.elapsed:.1f} s"
         text += f", {human_size(self.bytes_fetched)} fetched at {human_size(self.throughput)}/s"
         if self.bytes_reused:
@@ -63,6 +77,10 @@ class DownloadResult:
             text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
         if self.connections > 1 and self.parts_total > 1:  # one request: one connection
             text += f", up to {self.connections} connections"
+        if self.single_stream:
+            text += f", one stream ({self.single_stream})"
+        if self.verified is not None:
+            text += f", {self.verified.describe()}"
         return text
 
     def __repr__(self) -> str:
@@ -70,7 +88,9 @@ class DownloadResult:
             f"DownloadResult({self.status}, path={self.path!r}, "
             f"size={self.identity.size}, fetched={self.bytes_fetched}, "
             f"reused={self.bytes_reused}, retries={self.retries}, "
-            f"connections={self.connections}, elapsed={self.elapsed:.2f}s)"
+            f"connections={self.connections}, elapsed={self.elapsed:.2f}s"
+            + (f", verified={self.verified.value}" if self.verified is not None else "")
+            + ")"
         )
 
     def _repr_html_(self) -> str:
@@ -82,6 +102,7 @@ class DownloadResult:
             "reused": human_size(self.bytes_reused),
             "retries": str(self.retries),
             "connections": str(self.connections),
+            "verified": self.verified.describe() if self.verified is not None else "",
             "time": f"{self.elapsed:.2f} s",
             "throughput": f"{human_size(self.throughput)}/s",
         }

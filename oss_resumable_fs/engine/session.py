@@ -15,6 +15,7 @@ object or a failed integrity check, after which the bytes are worthless.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -25,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine import journal as journals
 from oss_resumable_fs.engine.fetch import PartFetcher, RetryPolicy, TransferStats, sleep_polling
-from oss_resumable_fs.engine.integrity import combine_all, crc64, local_file_holds
 from oss_resumable_fs.engine.journal import Journal, JournalCorrupt, JournalState
 from oss_resumable_fs.engine.lock import TargetLock
 from oss_resumable_fs.engine.plan import Part, bytes_in, missing_parts, plan_parts
@@ -36,6 +36,12 @@ from oss_resumable_fs.engine.runs import Run
 from oss_resumable_fs.engine.scheduler import Scheduler
 from oss_resumable_fs.engine.sink import PartialFile, partial_path_for
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeSource
+from oss_resumable_fs.engine.verify import (
+    Verified,
+    local_copy_matches,
+    part_on_disk_crc,
+    verify,
+)
 from oss_resumable_fs.errors import DownloadCancelledError, IntegrityError, ObjectChangedError
 
 if TYPE_CHECKING:
@@ -76,6 +82,10 @@ class TransferSession:
         self.parts_total = 0
         #: The journal's part size (parts of a single-request download: none).
         self.record_size = 0
+        #: What vouched for the bytes (set by the verification, or the skip check).
+        self.verified: Verified | None = None
+        #: Why the object was read in one stream, without a checkpoint (the source's).
+        self.single_stream: str | None = None
         #: Set when workers outlived a Ctrl-C: their files must then stay open.
         self.abandoned = False
         #: What must wait for abandoned workers: their "done" events, and the
@@ -161,22 +171,27 @@ class TransferSession:
             retries=self.stats.retries,
             connections=0 if skipped else self.scheduler.peak,
             tuning=self.scheduler.history,
+            verified=self.verified,
+            single_stream=self.single_stream,
         )
 
     def _already_there(self, identity: ObjectIdentity) -> bool:
-        """Whether the destination holds exactly the object: same size, same CRC-64."""
-        if identity.crc64 is None:
-            log.info("%s: no CRC-64 to compare with; downloading", self.source.name)
-            return False
-        return local_file_holds(self.destination, identity.size, identity.crc64)
+        """Whether the destination holds exactly the object: same size, same checksum."""
+        self.verified = local_copy_matches(self.source.name, self.destination, identity)
+        return self.verified is not None
 
     def _attempt(self, identity: ObjectIdentity) -> None:
         self._check_cancel()
         self.bytes_reused = 0
         state = self._load_journal(identity)
+        # A source whose server ignores ranges says so, and why (see engine.source).
+        reason = getattr(self.source, "single_stream_reason", lambda: None)()
         if identity.size == 0:
             self.parts_total = 0
             self._single(identity, [])
+        elif reason is not None:  # one request, no checkpoint; still verified
+            self.single_stream, self.parts_total = reason, 1
+            self._single(identity, [Part(0, 0, identity.size)])
         elif state is None and identity.size < self.config.single_request_threshold:
             self.parts_total = 1
             self._single(identity, [Part(0, 0, identity.size)])
@@ -391,18 +406,9 @@ class TransferSession:
         lock = threading.Lock()
 
         def work(part: Part, buffer: memoryview) -> None:
-            crc = 0
-            offset = part.start
-            while offset < part.end:
-                coordinator.check()
-                count = sink.read_at(offset, buffer[: min(len(buffer), part.end - offset)])
-                if count == 0:
-                    return
-                crc = crc64(buffer[:count], crc)
-                offset += count
-            if crc == recorded[part.index]:
+            if part_on_disk_crc(sink, part, buffer, coordinator.check) == recorded[part.index]:
                 with lock:
-                    good[part.index] = crc
+                    good[part.index] = recorded[part.index]
             else:
                 log.info(
                     "%s: part %d changed on disk; fetching it again", self.source.name, part.index
@@ -419,29 +425,22 @@ class TransferSession:
         sink: PartialFile,
         journal: Journal | None,
     ) -> None:
-        """Check the object's CRC-64; on mismatch fetch every part again, then give up."""
-        expected = identity.crc64
-        if not self.config.verify_crc64 or expected is None:
-            return
-        actual = combine_all((crcs[p.index], p.size) for p in parts)
-        if actual == expected:
-            return
-        log.warning(
-            "%s: CRC-64 mismatch (%016x != %016x); fetching every part again",
-            self.source.name,
-            actual,
-            expected,
+        """Check the object's CRC-64 (else MD5); on mismatch fetch every part again, then
+        give up (:mod:`oss_resumable_fs.engine.verify`)."""
+        refetch = functools.partial(
+            self._fetch, identity, parts, sink, journal=journal, report=False
         )
-        again = self._fetch(identity, parts, sink, journal=journal, report=False, recorded=crcs)
-        repaired = [p.index for p in parts if again[p.index] != crcs[p.index]]
-        log.warning("%s: parts that differed on the second fetch: %s", self.source.name, repaired)
-        actual = combine_all((again[p.index], p.size) for p in parts)
-        if actual != expected:
-            raise IntegrityError(
-                f"{self.source.name}: the downloaded bytes have CRC-64 {actual:016x}, the object "
-                f"{expected:016x}, even after fetching every part again; "
-                f"{self.destination} was not written"
-            )
+        self.verified = verify(
+            self.source.name,
+            self.destination,
+            identity,
+            parts,
+            crcs,
+            sink,
+            refetch,
+            enabled=self.config.verify_crc64,
+            check=self._check_cancel,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -21,6 +21,10 @@ class ObjectIdentity:
     #: CRC-64/XZ (OSS's ``x-oss-hash-crc64ecma``) of the whole object, if the service knows it.
     crc64: int | None = None
     version_id: str | None = None
+    #: MD5 of the whole object (32 lower-case hex digits), if the service vouches for
+    #: one (an HTTP server whose ETag is the MD5 of a single-part upload). Checked
+    #: only when there is no CRC-64: it costs a second pass over the file.
+    md5: str | None = None
 
     def same_object(self, other: ObjectIdentity) -> bool:
         return (
@@ -71,3 +75,14 @@ class RangeSource(Protocol):
         the whole object a source may send a plain, unranged request.
         """
         ...
+
+
+#: Optional methods a source may have (the engine looks them up with ``getattr``):
+#:
+#: ``check_readable() -> None``
+#:     raise if the object is visible but cannot be read now (an unrestored Archive).
+#: ``single_stream_reason() -> str | None``
+#:     after :meth:`RangeSource.stat`, why the object must be read with one request
+#:     (e.g. its server ignores ``Range``), else ``None``. The engine then reads it in
+#:     one stream, without a checkpoint, still verified and landed atomically.
+OPTIONAL_SOURCE_METHODS = ("check_readable", "single_stream_reason")
