@@ -18,10 +18,12 @@ from oss_resumable_fs.errors import (
     RangeNotSatisfiableError,
     TransientError,
     UnknownOptionError,
+    URLExpiredError,
 )
 
 if TYPE_CHECKING:
     from oss_resumable_fs.fs import ResumableOSSFileSystem
+    from oss_resumable_fs.url_downloads import download_url
 
 __version__ = "0.1.0.dev0"
 
@@ -33,6 +35,10 @@ def __getattr__(name: str) -> Any:
         from oss_resumable_fs.fs import ResumableOSSFileSystem
 
         return ResumableOSSFileSystem
+    if name == "download_url":
+        from oss_resumable_fs.url_downloads import download_url
+
+        return download_url
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -75,7 +81,9 @@ __all__ = [
     "ResumableOSSFileSystem",
     "TransferConfig",
     "TransientError",
+    "URLExpiredError",
     "UnknownOptionError",
     "__version__",
+    "download_url",
     "use_for_oss_urls",
 ]

@@ -58,6 +58,15 @@ class AccessDeniedError(OSSResumableError, PermissionError):
     """The service refused the request, or the destination is not writable."""
 
 
+class URLExpiredError(AccessDeniedError):
+    """A signed URL is past its expiry time.
+
+    The checkpoint of the download is kept: a new signed URL for the same object
+    resumes it, as a download's checkpoint is keyed on the object (the URL
+    without its query string), not on the signature.
+    """
+
+
 class ObjectNotRestoredError(OSSResumableError):
     """An Archive / Cold Archive object must be restored before it can be read."""
 
@@ -121,5 +130,6 @@ __all__ = [
     "ObjectNotRestoredError",
     "RangeNotSatisfiableError",
     "TransientError",
+    "URLExpiredError",
     "UnknownOptionError",
 ]

@@ -5,7 +5,7 @@ Credentials come from the environment only (``OSS_ACCESS_KEY_ID``,
 other users can read in the process list.
 
 Modules: :mod:`.parser` (grammar and help), :mod:`.get`, :mod:`.ls`,
-:mod:`.status` (the commands), :mod:`.leftovers` (what status and clean find),
+:mod:`.status`, :mod:`.sign` (the commands), :mod:`.leftovers` (what status and clean find),
 :mod:`.logs` (``-v``), :mod:`.common` (the filesystem from options and environment).
 What ``get -r`` fetches is planned by :mod:`oss_resumable_fs.trees`, with the
 ``--include`` / ``--exclude`` rules of :mod:`oss_resumable_fs.filters`.

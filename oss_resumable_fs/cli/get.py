@@ -16,10 +16,11 @@ import sys
 import time
 from glob import has_magic
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from fsspec.callbacks import NoOpCallback
 
-from oss_resumable_fs.cli.common import PROG, echo, filesystem, log
+from oss_resumable_fs.cli.common import PROG, TRANSFER_OPTIONS, echo, filesystem, log
 from oss_resumable_fs.engine.status import human_size
 from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.sources.redact import redact
@@ -82,6 +83,10 @@ def label(name: str, width: int = LABEL_WIDTH) -> str:
 
 
 def run_get(args: argparse.Namespace) -> int:
+    from oss_resumable_fs.url_downloads import is_http_url
+
+    if is_http_url(args.url):
+        return _get_url(args)
     fs = filesystem(args)
     remote = remote_path(args.url)
     if is_tree(fs, remote, recursive=args.recursive):
@@ -104,6 +109,26 @@ def _get_one(fs: ResumableOSSFileSystem, remote: str, args: argparse.Namespace) 
         raise IsADirectoryError(directory_message(remote))
     if not args.quiet:
         # The destination as it was typed (cp and rsync echo paths so), not made absolute.
+        echo(dataclasses.replace(result, path=dest).summary())
+    return 0
+
+
+def _get_url(args: argparse.Namespace) -> int:
+    """An http(s) URL (a signed one, or any ranged server): no credentials, no listing."""
+    from oss_resumable_fs.config import TransferConfig
+    from oss_resumable_fs.sources.http_errors import public_name
+    from oss_resumable_fs.url_downloads import download_url, url_destination
+
+    options = {name: getattr(args, name, None) for name in TRANSFER_OPTIONS}
+    config = TransferConfig().replace(skip_identical=not args.force, **options)
+    dest = url_destination(args.url, args.dest)
+    name = posixpath.basename(urlsplit(public_name(args.url)).path) or "download"
+    progress = NoOpCallback() if args.quiet else CliProgress(name)
+    try:
+        result = download_url(args.url, dest, config, progress=progress)
+    finally:
+        progress.close()  # end the bar's line before any message
+    if not args.quiet:
         echo(dataclasses.replace(result, path=dest).summary())
     return 0
 

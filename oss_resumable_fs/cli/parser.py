@@ -6,6 +6,7 @@ import argparse
 from importlib import metadata
 
 from oss_resumable_fs.cli.common import PROG
+from oss_resumable_fs.cli.sign import V4_MAX_EXPIRES, duration_arg
 from oss_resumable_fs.config import parse_size as config_parse_size
 from oss_resumable_fs.errors import InvalidArgumentError
 
@@ -60,8 +61,17 @@ relative to the prefix: under oss://b/data/, the key data/2024/x.csv is
   unless some --include was given. Matching is case-sensitive. Only files
   that match are downloaded, and only the directories holding them created.
 
+an http(s):// URL -- a signed URL (oss-resumable sign), or any server that
+answers ranged GETs -- is downloaded the same way, with no credentials: its
+size and ETag come from the first ranged GET, every later part is pinned to
+that ETag (If-Match), the checkpoint is named by the URL without its query
+string (a newly signed URL for the same object resumes it), and the bytes are
+checked with the CRC-64 OSS sends, else the MD5 a plain ETag is; the summary
+says which. A server that ignores ranges is read in one stream.
+
 examples:
   oss-resumable get oss://bkt/data/big.parquet .
+  oss-resumable get "$(oss-resumable sign oss://bkt/big.bin --expires 1h)" big.bin
   oss-resumable get -r oss://bkt/data/ ./data --include '*.csv' --exclude '/tmp/**'
 """
 
@@ -84,6 +94,20 @@ DEST/.ossr-job) is one line: files done, partial, failed, bytes; -v lists its
 partial and failed files.
 """
 
+
+SIGN_DESCRIPTION = """\
+Print a URL that lets whoever holds it download one object until it expires,
+with no credentials of their own (oss-resumable get URL DEST, or any HTTP
+client). Signed with the credentials of the environment: V1, or V4 when a
+region is set (--region, $OSS_REGION) or --v4 is given. Only the URL goes to
+stdout.
+"""
+
+SIGN_EPILOG = """\
+examples:
+  oss-resumable sign oss://bkt/data/big.bin --expires 7d --region cn-hangzhou
+  URL=$(oss-resumable sign oss://bkt/data/big.bin --expires 2h)
+"""
 
 VERBOSE_HELP = "-v: retries and timings; -vv: debug; -vvv: also each HTTP request"
 
@@ -123,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=GET_EPILOG,
         formatter_class=_RAW,
     )
-    get.add_argument("url", metavar="URL", help="oss://bucket/key; with -r a prefix or bucket")
+    get.add_argument(
+        "url",
+        metavar="URL",
+        help="oss://bucket/key (with -r a prefix or bucket), or an http(s):// URL",
+    )
     get.add_argument("dest", metavar="DEST", help="local file or directory")
     what = get.add_argument_group("what to download")
     what.add_argument("-r", "--recursive", action="store_true", help="everything under a prefix")
@@ -179,6 +207,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbosity(status)
     status.set_defaults(run=_run("status", "run_status"))
 
+    sign = commands.add_parser(
+        "sign",
+        help="print a signed URL that downloads an object with no credentials",
+        description=SIGN_DESCRIPTION,
+        epilog=SIGN_EPILOG,
+        formatter_class=_RAW,
+    )
+    sign.add_argument("url", metavar="URL", help="oss://bucket/key")
+    sign.add_argument(
+        "--expires",
+        metavar="DURATION",
+        type=duration_arg,
+        default=3600,
+        help="how long the URL works: 30s, 15m, 1h, 7d (default 1h; V4: at most 7d)",
+    )
+    sign.add_argument("--v4", action="store_true", help="sign with V4 (needs a region)")
+    sign.add_argument("--version-id", metavar="ID", help="a version of a versioned object")
+    _add_verbosity(sign)
+    _add_connection(sign)
+    sign.set_defaults(run=_run("sign", "run_sign"), check=lambda args: _check_sign(sign, args))
+
     # Usually handed to the server's own parser before this one runs (see main).
     serve = commands.add_parser(
         "serve", help="run the local OSS server (oss-resumable serve --help)", add_help=False
@@ -219,7 +268,25 @@ def _check_get(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     """Usage errors that argparse cannot see: bad globs, filters without -r."""
     from oss_resumable_fs.trees import key_filter, looks_like_a_tree
 
+    if args.url[:8].lower().startswith(("http://", "https://")):
+        if args.recursive or args.include or args.exclude:
+            parser.error("-r, --include and --exclude take an oss:// URL, not an http(s) one")
+        return
     try:
         key_filter(args.include, args.exclude, tree=looks_like_a_tree(args.url, args.recursive))
     except ValueError as error:
         parser.error(str(error))
+
+
+def _check_sign(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """V4 needs a region, and lasts at most 7 days."""
+    import os
+
+    region = args.region or os.environ.get("OSS_REGION")
+    if args.v4 and not region:
+        parser.error("--v4 needs a region: pass --region (e.g. cn-hangzhou) or set OSS_REGION")
+    if region and args.expires > V4_MAX_EXPIRES:
+        parser.error(
+            f"a V4 signed URL lasts at most 7 days ({V4_MAX_EXPIRES} s); "
+            f"--expires asks for {args.expires} s"
+        )

@@ -20,11 +20,16 @@ _SIGNING_FIELDS = (
 _REDACTED = "<redacted>"
 #: Credential-bearing values in free text (oss2's debug lines, error strings, URLs).
 _SECRET_PATTERNS = (
-    # A header, in a dict repr ('x-oss-security-token': 'v') or a signed string (name:v).
-    re.compile(r"""(x-oss-security-token['"]?\s*[:=]\s*['"]?)[^\s'"\\,;&}]+""", re.I),
-    re.compile(r"""(['"]?authorization['"]?\s*[:=]\s*['"]?)[^'"\\\r\n]+""", re.I),
-    # Presigned URLs: ?security-token=...&Signature=...
-    re.compile(r"""((?:security-token|signature|x-oss-signature)=)[^&\s'"\\,]+""", re.I),
+    # A header, in a dict repr ('x-oss-security-token': 'v', botocore's b'v') or a
+    # signed string (name:v). S3's names too, for an s3fs target's botocore logs.
+    re.compile(r"""((?:x-oss|x-amz)-security-token['"]?\s*[:=]\s*b?['"]?)[^\s'"\\,;&}]+""", re.I),
+    re.compile(r"""(['"]?authorization['"]?\s*[:=]\s*b?['"]?)[^'"\\\r\n]+""", re.I),
+    # Presigned URLs: ?security-token=...&Signature=... (and S3's X-Amz-...).
+    re.compile(
+        r"""((?:security-token|signature|x-oss-signature|x-amz-signature|ossaccesskeyid"""
+        r"""|x-oss-credential|x-amz-credential)=)[^&\s'"\\,]+""",
+        re.I,
+    ),
 )
 _SIGNING_ELEMENTS = re.compile(
     rb"<(" + b"|".join(f.encode() for f in _SIGNING_FIELDS) + rb")>.*?</\1>", re.S
@@ -78,7 +83,7 @@ class RedactingFilter(logging.Filter):
 _LOG_FILTER = RedactingFilter()
 
 
-def redact_library_logs() -> None:
+def redact_library_logs(*more: str) -> None:
     """Make oss2's (and ossfs's, urllib3's) loggers blank credentials out of their records.
 
     At DEBUG oss2 logs every request's headers and the string it signs, which
@@ -86,10 +91,16 @@ def redact_library_logs() -> None:
     setting its level to CRITICAL, but an application debugging its network
     turns that back on; the filter keeps the records safe whatever the level.
     Filters of a logger apply only to records logged on it, hence one per
-    module logger. Idempotent.
+    module logger. Idempotent. ``more`` names other libraries' loggers (and their
+    modules' loggers made so far), e.g. ``"botocore"`` for an s3fs target.
     """
-    names = {"oss2", "ossfs", "urllib3", "urllib3.connectionpool"}
-    names |= {name for name in logging.root.manager.loggerDict if name.startswith("oss2.")}
+    roots = ("oss2", *more)
+    names = {"oss2", "ossfs", "urllib3", "urllib3.connectionpool", *more}
+    names |= {
+        name
+        for name in logging.root.manager.loggerDict
+        if any(name.startswith(root + ".") for root in roots)
+    }
     names |= {f"oss2.{module}" for module in ("api", "auth", "http", "models", "utils")}
     for name in sorted(names):
         target = logging.getLogger(name)

@@ -13,7 +13,9 @@ too, through its S3-compatible API on the same endpoint (:mod:`.s3_api`).
 
 Run it standalone with ``python -m oss_resumable_fs.testing`` (prints the
 endpoint URL, serves until SIGINT / SIGTERM). pytest fixtures come from
-:mod:`oss_resumable_fs.testing.pytest_plugin`.
+:mod:`oss_resumable_fs.testing.pytest_plugin`. For plain HTTP(S) sources (what
+``download_url`` reads besides signed OSS URLs) there is a ranged static file
+server with faults of its own: :class:`StaticHTTPServer` (:mod:`.static_http`).
 """
 
 from oss_resumable_fs.testing.faults import FaultKind, FaultRule, FiredFault
@@ -23,6 +25,7 @@ from oss_resumable_fs.testing.state import (
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_REGION,
 )
+from oss_resumable_fs.testing.static_http import ServedRequest, StaticHTTPServer
 from oss_resumable_fs.testing.stats import RangedGet, StatsSnapshot
 
 __all__ = [
@@ -35,5 +38,7 @@ __all__ = [
     "FiredFault",
     "OSSServer",
     "RangedGet",
+    "ServedRequest",
+    "StaticHTTPServer",
     "StatsSnapshot",
 ]

@@ -18,8 +18,10 @@ EXPECTED = {
     "ResumableOSSFileSystem",
     "TransferConfig",
     "TransientError",
+    "URLExpiredError",
     "UnknownOptionError",
     "__version__",
+    "download_url",
     "use_for_oss_urls",
 }
 
@@ -40,6 +42,18 @@ def test_errors_fit_builtin_hierarchy():
         "ResumableOSSFileSystem",
         "TransferConfig",
         "__version__",
+        "download_url",
         "use_for_oss_urls",
     }:
         assert issubclass(getattr(oss_resumable_fs, name), oss_resumable_fs.OSSResumableError)
+
+
+def test_url_expired_is_an_access_denied():
+    assert issubclass(oss_resumable_fs.URLExpiredError, oss_resumable_fs.AccessDeniedError)
+    assert issubclass(oss_resumable_fs.URLExpiredError, PermissionError)
+
+
+def test_download_url_is_imported_on_first_use():
+    from oss_resumable_fs.url_downloads import download_url
+
+    assert oss_resumable_fs.download_url is download_url
