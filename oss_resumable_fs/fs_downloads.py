@@ -19,11 +19,10 @@ from fsspec.implementations.local import trailing_sep
 from fsspec.utils import isfilelike
 
 from oss_resumable_fs.config import TransferConfig, check_option_names
-from oss_resumable_fs.engine.transfer import Downloader, DownloadResult, Scheduler, download
+from oss_resumable_fs.engine.source import RangeSource
+from oss_resumable_fs.engine.transfer import DownloadResult, Scheduler, download
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
-from oss_resumable_fs.get_many import CONFLICT, check_on_error, get_pairs
-from oss_resumable_fs.jobs import get_job
-from oss_resumable_fs.paths import expand_get_pairs
+from oss_resumable_fs.get_many import check_on_error, get_tree, listed_infos
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
 from oss_resumable_fs.results import GetResult
 from oss_resumable_fs.sources.oss import ListedVersion, OSSRangeSource
@@ -32,7 +31,7 @@ from oss_resumable_fs.sources.redact import redact
 if TYPE_CHECKING:
     from oss_resumable_fs.sources.client import OSSClient
 
-__all__ = ["OPTION_HINTS", "DownloadMethods"]
+__all__ = ["OPTION_HINTS", "DownloadMethods", "download_into_fileobj", "listed_version"]
 
 #: Names users bring from other libraries, and ours for them.
 OPTION_HINTS = {"max_concurrency": "concurrency", "multipart_chunksize": "part_size"}
@@ -110,7 +109,7 @@ class DownloadMethods:
             skip_to = os.fspath(lpath) if config.skip_identical and lpath is not None else None
             restore_if_needed(self.client, bucket, key, version_id, cancel, local_copy=skip_to)
         if outfile is not None:
-            return self._get_into_fileobj(source, outfile, config, callback, cancel)
+            return download_into_fileobj(source, outfile, config, callback, cancel)
         if lpath is None:
             raise InvalidArgumentError("get_file needs a local path or an outfile")
         lpath = os.fspath(lpath)
@@ -143,26 +142,6 @@ class DownloadMethods:
         except (FileNotFoundError, PermissionError):
             return False  # the download's own error is the one to report
 
-    def _get_into_fileobj(
-        self,
-        source: OSSRangeSource,
-        outfile: Any,
-        config: TransferConfig,
-        callback: Callback,
-        cancel: threading.Event | None,
-    ) -> DownloadResult:
-        # The engine lands a verified file; a file object gets a copy of it. The
-        # journal stays in the scratch directory too: nothing to resume, nothing left.
-        with tempfile.TemporaryDirectory(prefix="ossr-") as scratch:
-            landed = os.path.join(scratch, "object")
-            journal = os.path.join(scratch, "object.ossr-journal")
-            result = download(
-                source, landed, config, progress=callback, cancel=cancel, journal_path=journal
-            )
-            with open(landed, "rb") as data:
-                shutil.copyfileobj(data, outfile, length=config.buffer_size)
-        return result
-
     def get(  # type: ignore[override]
         self,
         rpath: str | list[str],
@@ -192,40 +171,29 @@ class DownloadMethods:
         check_on_error(on_error)
         own = ("batch_size", "restore", "cancel", "on_error")
         config = self._config_for("get", transfer_options, own)
-        pairs = expand_get_pairs(self, rpath, lpath, recursive, maxdepth)
-        infos = self._infos(remote for remote, _ in pairs)
-        with (
-            get_job(rpath, lpath, pairs, infos, config.checkpoint_dir, redact) as job,
-            Downloader(config).scheduler() as scheduler,
-        ):
-            # Every file on one pool of connections, within one budget.
-            def get_one(remote: str, local: str, **options: Any) -> DownloadResult | None:
-                callback = options.pop("callback")
-                return self._get_file(
-                    remote,
-                    local,
-                    callback,
-                    None,
-                    config,
-                    **options,
-                    restore=restore,
-                    scheduler=scheduler,
-                    listed=infos.get(remote),
-                )
 
-            return get_pairs(
-                pairs,
-                infos,
-                get_one,
-                callback=callback,
-                file_concurrency=batch_size or self.file_concurrency,
-                cancel=cancel,
-                options={},
-                on_error=on_error,
-                job=job,
-                scheduler=scheduler,
-                one_request_below=config.single_request_threshold,
+        def get_one(
+            remote: str, local: str, *, listed: Mapping[str, Any] | None, **options: Any
+        ) -> DownloadResult | None:
+            callback = options.pop("callback")
+            return self._get_file(
+                remote, local, callback, None, config, **options, restore=restore, listed=listed
             )
+
+        return get_tree(
+            self,
+            rpath,
+            lpath,
+            get_one,
+            recursive=recursive,
+            maxdepth=maxdepth,
+            config=config,
+            callback=callback,
+            file_concurrency=batch_size or self.file_concurrency,
+            cancel=cancel,
+            on_error=on_error,
+            redact=redact,
+        )
 
     def _config_for(
         self, where: str, options: dict[str, Any], own: tuple[str, ...]
@@ -239,30 +207,8 @@ class DownloadMethods:
         return self.transfer_config.replace(**options)
 
     def _infos(self, paths: Any) -> dict[str, dict[str, Any] | None]:
-        """Each path's entry, from the listings ``expand_path`` just cached; None if gone.
-
-        One index of every cached listing, not ``info`` per path: that scans the
-        parent's listing each time, quadratic in a flat directory of many files.
-        """
-        listed: dict[str, dict[str, Any]] = {}
-        for entries in self.dircache.values():
-            for entry in entries:
-                known = listed.setdefault(entry["name"], entry)
-                if known.get("type") != entry.get("type"):
-                    # "d/sub" is an object and "d/sub/" a prefix: one local path cannot
-                    # be both a file and a directory.
-                    listed[entry["name"]] = {**entry, "type": CONFLICT}
-        infos: dict[str, dict[str, Any] | None] = {}
-        for path in paths:
-            name = self._strip_protocol(path).strip("/")
-            if name in listed:
-                infos[path] = listed[name]
-                continue
-            try:
-                infos[path] = self.info(path)
-            except OSError:  # gone since the listing: get_file will say so
-                infos[path] = None
-        return infos
+        """Each path's entry, from the listings ``expand_path`` just cached."""
+        return listed_infos(self, paths)
 
     def restore(
         self,
@@ -315,3 +261,26 @@ def listed_version(
         except OSError:
             pass  # no local file: nothing to compare
     return version
+
+
+def download_into_fileobj(
+    source: RangeSource,
+    outfile: Any,
+    config: TransferConfig,
+    callback: Callback,
+    cancel: threading.Event | None,
+) -> DownloadResult:
+    """Download ``source`` into the file object ``outfile`` (``get_file(..., outfile=f)``).
+
+    The engine lands a verified file; a file object gets a copy of it. The
+    journal stays in the scratch directory too: nothing to resume, nothing left.
+    """
+    with tempfile.TemporaryDirectory(prefix="ossr-") as scratch:
+        landed = os.path.join(scratch, "object")
+        journal = os.path.join(scratch, "object.ossr-journal")
+        result = download(
+            source, landed, config, progress=callback, cancel=cancel, journal_path=journal
+        )
+        with open(landed, "rb") as data:
+            shutil.copyfileobj(data, outfile, length=config.buffer_size)
+    return result

@@ -17,15 +17,25 @@ from typing import Any
 
 from fsspec.callbacks import Callback
 
+from oss_resumable_fs.config import TransferConfig
 from oss_resumable_fs.engine.pool import Coordinator
 from oss_resumable_fs.engine.scheduler import Scheduler
+from oss_resumable_fs.engine.transfer import Downloader
 from oss_resumable_fs.errors import DownloadCancelledError, InvalidArgumentError
-from oss_resumable_fs.jobs import Job
-from oss_resumable_fs.paths import is_directory_entry
+from oss_resumable_fs.jobs import Job, get_job
+from oss_resumable_fs.paths import expand_get_pairs, is_directory_entry
 from oss_resumable_fs.progress import TransferProgress
 from oss_resumable_fs.results import FileOutcome, GetResult
 
-__all__ = ["ON_ERROR", "SMALL_FILE", "StopEvent", "check_on_error", "get_pairs"]
+__all__ = [
+    "ON_ERROR",
+    "SMALL_FILE",
+    "StopEvent",
+    "check_on_error",
+    "get_pairs",
+    "get_tree",
+    "listed_infos",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,85 @@ SMALL_FILE = 64 * 1024 * 1024
 LARGE_FILES_AT_ONCE = 2
 
 GetFile = Callable[..., Any]
+
+
+def get_tree(
+    fs: Any,
+    rpath: str | list[str],
+    lpath: str | list[str],
+    get_one: GetFile,
+    *,
+    recursive: bool,
+    maxdepth: int | None,
+    config: TransferConfig,
+    callback: Callback,
+    file_concurrency: int,
+    cancel: threading.Event | None,
+    on_error: str,
+    redact: Callable[[str], str] = str,
+    scheme: str = "oss",
+) -> GetResult:
+    """An fsspec ``get`` of ``rpath`` into ``lpath`` on the listings of ``fs``.
+
+    Paths are expanded exactly as fsspec does, and no listed key can place a
+    file outside ``lpath`` (:func:`~oss_resumable_fs.paths.expand_get_pairs`);
+    the files run as a job (:mod:`~oss_resumable_fs.jobs`: a re-run skips what
+    an earlier one landed) on the connections of one scheduler, within
+    ``config``'s budgets. ``get_one(remote, local, callback=, cancel=,
+    scheduler=, listed=)`` downloads one file; ``listed`` is its listing entry.
+    """
+    check_on_error(on_error)
+    pairs = expand_get_pairs(fs, rpath, lpath, recursive, maxdepth)
+    infos = listed_infos(fs, (remote for remote, _ in pairs))
+    with (
+        get_job(rpath, lpath, pairs, infos, config.checkpoint_dir, redact, scheme) as job,
+        Downloader(config).scheduler() as scheduler,
+    ):
+        # Every file on one pool of connections, within one budget.
+        def one(remote: str, local: str, **options: Any) -> Any:
+            return get_one(remote, local, scheduler=scheduler, listed=infos.get(remote), **options)
+
+        return get_pairs(
+            pairs,
+            infos,
+            one,
+            callback=callback,
+            file_concurrency=file_concurrency,
+            cancel=cancel,
+            options={},
+            on_error=on_error,
+            job=job,
+            scheduler=scheduler,
+            one_request_below=config.single_request_threshold,
+        )
+
+
+def listed_infos(fs: Any, paths: Any) -> dict[str, dict[str, Any] | None]:
+    """Each path's entry, from the listings ``expand_path`` just cached in ``fs.dircache``;
+    ``None`` if gone.
+
+    One index of every cached listing, not ``info`` per path: that scans the
+    parent's listing each time, quadratic in a flat directory of many files.
+    """
+    listed: dict[str, dict[str, Any]] = {}
+    for entries in list(fs.dircache.values()):
+        for entry in entries:
+            known = listed.setdefault(entry["name"], entry)
+            if known.get("type") != entry.get("type"):
+                # "d/sub" is an object and "d/sub/" a prefix: one local path cannot
+                # be both a file and a directory.
+                listed[entry["name"]] = {**entry, "type": CONFLICT}
+    infos: dict[str, dict[str, Any] | None] = {}
+    for path in paths:
+        name = fs._strip_protocol(path).strip("/")
+        if name in listed:
+            infos[path] = listed[name]
+            continue
+        try:
+            infos[path] = fs.info(path)
+        except OSError:  # gone since the listing: get_file will say so
+            infos[path] = None
+    return infos
 
 
 def get_pairs(

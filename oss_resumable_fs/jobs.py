@@ -233,13 +233,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def source_of(rpath: str | list[str]) -> str:
-    """``oss://...`` of what a ``get`` was asked for; of a list, its common prefix."""
+def source_of(rpath: str | list[str], scheme: str = "oss") -> str:
+    """``oss://...`` (or another ``scheme``) of what a ``get`` was asked for; of a
+    list, its common prefix."""
     paths = [_remote(p) for p in ([rpath] if isinstance(rpath, str) else rpath)]
     if len(paths) == 1:
-        return f"oss://{paths[0]}"
+        return f"{scheme}://{paths[0]}"
     common = posixpath.commonpath([posixpath.dirname(p) for p in paths]) if paths else ""
-    return f"oss://{common}/"
+    return f"{scheme}://{common}/"
 
 
 def _root_of(lpath: str | list[str], locals_: list[str]) -> str:
@@ -260,9 +261,11 @@ def get_job(
     infos: dict[str, dict[str, Any] | None],
     checkpoint_dir: str | None = None,
     redact: Callable[[str], str] = str,
+    scheme: str = "oss",
 ) -> Iterator[Job | None]:
     """The job of one ``get`` (None for fewer than two files, or when another run owns
-    it); its manifest is kept when the ``get`` raises or a file failed."""
+    it); its manifest is kept when the ``get`` raises or a file failed. ``scheme``
+    names the source in ``oss-resumable status``."""
     files: dict[Pair, tuple[int, str | None]] = {}
     for remote, local in pairs:
         info = infos.get(remote) or {}
@@ -280,7 +283,7 @@ def get_job(
             log.info("a key lands at %s: this get runs without a job", path)
         else:
             try:
-                job = Job.open(source_of(rpath), root, files, path)
+                job = Job.open(source_of(rpath, scheme), root, files, path)
             except OSError as exc:  # a job saves work; it never fails a get
                 log.warning("this get runs without a job (%s): a re-run fetches it all", exc)
     if job is not None:
