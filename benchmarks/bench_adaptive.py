@@ -32,12 +32,13 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, MiB, human, make_scratch, remove_scratch
-from bench_get_file import BUCKET, Target, build_runners, one_run, seed
+from harness import BUCKET, Run, Target, one_run, seed
 
 sys.path.insert(0, str(REPO))
 from oss_resumable_fs import ResumableOSSFileSystem
@@ -67,8 +68,8 @@ def contenders(profile: str, sweep: bool) -> list[str]:
     return names
 
 
-def runners_for(server: OSSServer, target: Target, scratch: Path) -> dict[str, Any]:
-    runners = build_runners(server, target, scratch)
+def ours_runner(server: OSSServer, target: Target) -> Callable[..., dict[str, Any]]:
+    """``ours(dest, **options)``: ``get_file`` of the target, with ``TransferConfig`` options."""
     fs = ResumableOSSFileSystem(
         endpoint=server.endpoint,
         key=server.access_key_id,
@@ -85,6 +86,14 @@ def runners_for(server: OSSServer, target: Target, scratch: Path) -> dict[str, A
             "tuning": [step.describe() for step in result.tuning],
         }
 
+    return ours
+
+
+def runners_for(server: OSSServer, target: Target, scratch: Path) -> dict[str, Any]:
+    from bench_get_file import build_runners  # the peers; the scaling curves need none
+
+    runners = build_runners(server, target, scratch)
+    ours = ours_runner(server, target)
     runners["ours"] = ours
     for concurrency in SWEEP_CONCURRENCY:
         for part in SWEEP_PART_MIB:
@@ -93,41 +102,61 @@ def runners_for(server: OSSServer, target: Target, scratch: Path) -> dict[str, A
     return runners
 
 
-def run_profile(server: OSSServer, scratch: Path, profile: str, args: argparse.Namespace) -> dict:
-    spec = PROFILES[profile]
-    size = args.size or spec["size"]
+def seed_target(server: OSSServer, scratch: Path, size: int) -> Target:
+    """Seed an object of ``size`` bytes (kept at ``scratch/source.bin`` too) and describe it."""
     local_copy = scratch / "source.bin"
     key, crc = seed(server, local_copy, size)
     out = scratch / "out"
     out.mkdir(exist_ok=True)
-    target = Target(server, key, size, crc, out, local_copy)
+    return Target(server, key, size, crc, out, local_copy)
+
+
+def sweep(
+    target: Target,
+    names: list[str],
+    runners: dict[str, Any],
+    rounds: int,
+    label: str,
+    *,
+    repeat_under: float | None = None,
+) -> dict[str, list[Run]]:
+    """``rounds`` rounds of every contender, in an order rotated by one each round.
+
+    With ``repeat_under``, a contender whose first run took longer than that many
+    seconds is not run again (a link-bound run varies little, and costs the most).
+    """
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    size = target.size
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            first = runs[name][0] if runs[name] else None
+            if first and repeat_under is not None and (first.seconds or 1e9) > repeat_under:
+                continue
+            run = one_run(name, runners[name], target)
+            runs[name].append(run)
+            speed = f"{size / MiB / run.seconds:7.1f} MiB/s" if run.seconds else run.error
+            extra = run.extra.get("connections")
+            note = f"  {extra} connections, {run.max_concurrent_gets} GETs at most" if extra else ""
+            print(f"  [{label} {round_number + 1}/{rounds}] {name:<13}{speed}{note}", flush=True)
+    return runs
+
+
+def run_profile(server: OSSServer, scratch: Path, profile: str, args: argparse.Namespace) -> dict:
+    spec = PROFILES[profile]
+    size = args.size or spec["size"]
+    target = seed_target(server, scratch, size)
     runners = runners_for(server, target, scratch)
     names = contenders(profile, not args.no_sweep)
     if spec["rate"]:
         server.simulate_wan(bytes_per_second=spec["rate"], latency=spec["latency"])
     if profile == "throttle":
         server.throttle_beyond(args.throttle_at, delay=0.2)
-    runs: dict[str, list] = {name: [] for name in names}
     try:
-        for round_number in range(args.rounds):
-            shift = round_number % len(names)
-            for name in names[shift:] + names[:shift]:
-                run = one_run(name, runners[name], target)
-                runs[name].append(run)
-                speed = f"{size / MiB / run.seconds:7.1f} MiB/s" if run.seconds else run.error
-                extra = run.extra.get("connections")
-                note = (
-                    f"  {extra} connections, {run.max_concurrent_gets} GETs at most"
-                    if extra
-                    else ""
-                )
-                print(
-                    f"  [{profile} {round_number + 1}/{args.rounds}] {name:<13}{speed}{note}",
-                    flush=True,
-                )
+        runs = sweep(target, names, runners, args.rounds, profile)
     finally:
         server.clear_faults()
-        local_copy.unlink(missing_ok=True)
+        target.local_copy.unlink(missing_ok=True)
     return report(profile, size, names, runs, args)
 
 

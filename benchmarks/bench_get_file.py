@@ -8,29 +8,11 @@ Usage (from the repository root; see ``--help``)::
     .venv/bin/python benchmarks/bench_get_file.py --profile wan --only ours,oss2,curl
     .venv/bin/python benchmarks/bench_get_file.py --size 64MiB --repeat 1 --json out.json
 
-Competitors (all at their library defaults):
-
-``ours``        ``ResumableOSSFileSystem(...).get_file`` (parallel ranged GETs, journal,
-                fsync, atomic rename, CRC-64 verified).
-``oss2``        ``oss2.resumable_download(bucket, key, path)`` -- what ``ossfs`` calls for
-                objects >= 5 MiB; checkpoint store in the scratch dir. Its defaults: a
-                single GET below 100 MiB (``multiget_threshold``), else 10 MiB parts on 4
-                threads.
-``ossfs``       ``ossfs.OSSFileSystem(...).get_file`` itself (adds ossfs's isdir/size
-                look-ups; its checkpoint store is oss2's default, under ``$HOME``).
-``curl``        ``curl -s -S -f -o PATH URL`` on the public-read bucket: one connection, no
-                signing, no fsync -- the "how fast can one stream go" reference.
-``curl+fsync``  the same, then ``os.fsync`` of the file: the fair durable baseline, since
-                ``ours`` fsyncs before its atomic rename.
-``copy``        no network at all: the same bytes copied from a local file (in the page
-                cache) in 8 MiB blocks -- how fast this disk's page cache takes the object.
-``copy+fsync``  the same, then ``os.fsync``: the machine's limit for landing the object
-                durably. No downloader that fsyncs can beat it, whatever the network.
-``v2``          alibabacloud-oss-v2 ``client.downloader().download_file(...)`` (6 MiB
-                parts, 3 in parallel), path-style addressing, V4 signatures, region set.
-
-Not included: ``s3fs`` -- it speaks the S3 protocol (AWS SigV4, S3 XML), which this
-OSS server does not emulate, so there is nothing comparable to measure.
+Competitors, all at their library defaults (described in ``peers_oss.py`` and
+``peers_s3.py``): ``ours``, ``oss2``, ``ossfs``, ``v2``, ``s3fs``, ``obstore``,
+``boto3``, ``crt``, and the bounds ``curl``, ``curl+fsync``, ``copy``, ``copy+fsync``.
+The default set is the OSS-API ones and the bounds; name the S3 ones with ``--only``.
+``bench_peers.py`` (``make bench``) runs them all, with matched settings too.
 
 Method. One server process (``OSSServer(mode="process")``, so it does not share
 the client's GIL) serves one object. All competitors run in this one process,
@@ -57,254 +39,41 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import statistics
-import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import oss2
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (
-    REPO,
-    MiB,
-    drop_dirty_pages,
-    file_crc64,
-    filesystem_type,
-    human,
-    make_scratch,
-    parse_size,
-    remove_scratch,
-    write_pattern_file,
+import contenders
+from _common import MiB, filesystem_type, human, make_scratch, parse_size, remove_scratch
+from harness import (  # re-exported: bench_adaptive.py builds on them
+    BUCKET,
+    Run,
+    Runner,
+    Target,
+    alternate,
+    isolate_from_real_clouds,
+    one_run,
+    seed,
+    summarize,
 )
 
-sys.path.insert(0, str(REPO))
-from oss_resumable_fs import ResumableOSSFileSystem
 from oss_resumable_fs.testing import OSSServer
 
-COMPETITORS = ("ours", "oss2", "ossfs", "curl", "curl+fsync", "copy", "copy+fsync", "v2")
+__all__ = ["BUCKET", "Run", "Target", "build_runners", "one_run", "seed"]
+
+DEFAULT_SET = ("ours", "oss2", "ossfs", "curl", "curl+fsync", "copy", "copy+fsync", "v2")
+COMPETITORS = (*DEFAULT_SET, "s3fs", "obstore", "boto3", "crt")
 PROFILES = ("loopback", "wan")
 DEFAULT_SIZE = {"loopback": 512 * MiB, "wan": 256 * MiB}
-BUCKET = "bench"
 
 
-@dataclass
-class Run:
-    competitor: str
-    seconds: float | None = None
-    error: str | None = None
-    #: What the server saw during this run.
-    get_requests: int = 0
-    max_concurrent_gets: int = 0
-    bytes_served: int = 0
-    #: Files other than the output left in the scratch output directory.
-    leftovers: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Target:
-    server: OSSServer
-    key: str
-    size: int
-    crc64: int
-    out_dir: Path
-    #: A local file with the object's bytes, for the no-network ``copy`` baselines.
-    local_copy: Path
-
-    @property
-    def rpath(self) -> str:
-        return f"{BUCKET}/{self.key}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.server.endpoint}/{BUCKET}/{self.key}"
-
-
-Runner = Callable[[str], dict[str, Any] | None]
-
-
-def build_runners(server: OSSServer, target: Target, scratch: Path) -> dict[str, Runner]:
+def build_runners(
+    server: OSSServer, target: Target, scratch: Path, names: tuple[str, ...] = DEFAULT_SET
+) -> dict[str, Runner]:
     """One callable per competitor, taking the destination path; clients built here, once."""
-    endpoint, ak, sk = server.endpoint, server.access_key_id, server.access_key_secret
-    runners: dict[str, Runner] = {}
-
-    ours_fs = ResumableOSSFileSystem(endpoint=endpoint, key=ak, secret=sk, skip_instance_cache=True)
-
-    def ours(dest: str) -> dict[str, Any]:
-        result = ours_fs.get_file(target.rpath, dest)
-        assert result is not None
-        return {
-            "engine_elapsed": round(result.elapsed, 4),
-            "bytes_fetched": result.bytes_fetched,
-            "parts": result.parts_total,
-        }
-
-    runners["ours"] = ours
-
-    bucket = oss2.Bucket(oss2.Auth(ak, sk), endpoint, BUCKET)
-    store_root = scratch / "oss2-store"
-    store_root.mkdir(exist_ok=True)
-    store = oss2.ResumableDownloadStore(root=str(store_root))
-
-    def oss2_runner(dest: str) -> None:
-        oss2.resumable_download(bucket, target.key, dest, store=store)
-
-    runners["oss2"] = oss2_runner
-
-    import ossfs
-
-    ossfs_fs = ossfs.OSSFileSystem(endpoint=endpoint, key=ak, secret=sk, skip_instance_cache=True)
-
-    def ossfs_runner(dest: str) -> None:
-        ossfs_fs.invalidate_cache()
-        ossfs_fs.get_file(target.rpath, dest)
-
-    runners["ossfs"] = ossfs_runner
-
-    curl = shutil.which("curl")
-
-    def curl_runner(dest: str, *, fsync: bool = False) -> None:
-        if curl is None:
-            raise RuntimeError("curl is not on PATH")
-        done = subprocess.run(
-            [curl, "-s", "-S", "-f", "-o", dest, target.url],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"curl exit {done.returncode}: {done.stderr.strip()}")
-        if fsync:
-            fd = os.open(dest, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    runners["curl"] = curl_runner
-    runners["curl+fsync"] = lambda dest: curl_runner(dest, fsync=True)
-
-    def copy_runner(dest: str, *, fsync: bool = False) -> None:
-        block = bytearray(8 * MiB)
-        with open(target.local_copy, "rb", buffering=0) as source, open(dest, "wb") as out:
-            while count := source.readinto(block):
-                out.write(memoryview(block)[:count])
-            out.flush()
-            if fsync:
-                os.fsync(out.fileno())
-
-    runners["copy"] = copy_runner
-    runners["copy+fsync"] = lambda dest: copy_runner(dest, fsync=True)
-
-    try:
-        import alibabacloud_oss_v2 as v2
-    except ImportError as err:
-        v2_error = f"alibabacloud-oss-v2 is not installed ({err})"
-
-        def v2_runner(dest: str) -> None:
-            raise RuntimeError(v2_error)
-
-    else:
-        cfg = v2.config.load_default()
-        cfg.credentials_provider = v2.credentials.StaticCredentialsProvider(ak, sk)
-        cfg.region = server.region
-        cfg.endpoint = endpoint
-        cfg.use_path_style = True
-        downloader = v2.Client(cfg).downloader()
-
-        def v2_runner(dest: str) -> dict[str, Any]:
-            request = v2.GetObjectRequest(bucket=BUCKET, key=target.key)
-            result = downloader.download_file(request, filepath=dest)
-            return {"written": getattr(result, "written", None)}
-
-    runners["v2"] = v2_runner
-    return runners
-
-
-def clear_dir(directory: Path) -> None:
-    for entry in directory.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-
-def one_run(name: str, runner: Runner, target: Target) -> Run:
-    dest = target.out_dir / "object.bin"
-    clear_dir(target.out_dir)
-    drop_dirty_pages()
-    target.server.reset_stats()
-    run = Run(name)
-    began = time.perf_counter()
-    try:
-        extra = runner(str(dest))
-    except Exception as err:  # a competitor failing is a result, not a crash
-        run.error = f"{type(err).__name__}: {err}"[:500]
-        extra = None
-    elapsed = time.perf_counter() - began
-    stats = target.server.stats()
-    run.get_requests = stats.requests.get("GetObject", 0)
-    run.max_concurrent_gets = stats.max_concurrent_gets
-    run.bytes_served = stats.total_bytes_served
-    run.extra = extra or {}
-    run.leftovers = sorted(p.name for p in target.out_dir.iterdir() if p != dest)
-    if run.error is None:
-        if not dest.exists():
-            run.error = "no output file"
-        elif (size := dest.stat().st_size) != target.size:
-            run.error = f"WRONG size {size} != {target.size}"
-        elif (crc := file_crc64(dest)) != target.crc64:
-            run.error = f"WRONG crc64 {crc} != {target.crc64}"
-        else:
-            run.seconds = elapsed
-    clear_dir(target.out_dir)
-    return run
-
-
-def seed(server: OSSServer, source: Path, size: int) -> tuple[str, int]:
-    """Put an object of ``size`` bytes, kept at ``source`` too; return its key and CRC-64."""
-    key = f"object-{size}.bin"
-    write_pattern_file(source, size)
-    server.put_object(BUCKET, key, source)
-    head = oss2.Bucket(
-        oss2.Auth(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET
-    ).head_object(key)
-    if head.content_length != size or head.server_crc is None:
-        raise SystemExit(f"seeding failed: HEAD gave {head.content_length} B, {head.server_crc}")
-    # Read both copies once so they are in the page cache for everyone.
-    with urllib.request.urlopen(f"{server.endpoint}/{BUCKET}/{key}") as body:
-        while body.read(8 * MiB):
-            pass
-    if file_crc64(source) != int(head.server_crc):
-        raise SystemExit("seeding failed: the local copy differs from the object")
-    return key, int(head.server_crc)
-
-
-def summarize(runs: list[Run]) -> dict[str, Any]:
-    ok = [r for r in runs if r.seconds is not None]
-    errors = sorted({r.error for r in runs if r.error})
-    if not ok:
-        return {"ok": 0, "errors": errors}
-    speeds = [r.seconds for r in ok]  # type: ignore[misc]
-    return {
-        "ok": len(ok),
-        "runs": len(runs),
-        "median_s": statistics.median(speeds),
-        "min_s": min(speeds),
-        "max_s": max(speeds),
-        "gets": statistics.median(r.get_requests for r in ok),
-        "max_conc": max(r.max_concurrent_gets for r in ok),
-        "bytes_served": statistics.median(r.bytes_served for r in ok),
-        "leftovers": sorted({name for r in runs for name in r.leftovers}),
-        "errors": errors,
-    }
+    return contenders.build_all(list(names), target, scratch)
 
 
 def print_table(profile: str, size: int, names: list[str], summary: dict[str, dict]) -> None:
@@ -354,22 +123,13 @@ def run_profile(
     out_dir = scratch / "out"
     out_dir.mkdir(exist_ok=True)
     target = Target(server, key, size, crc, out_dir, local_copy)
-    runners = build_runners(server, target, scratch)
+    runners = build_runners(server, target, scratch, tuple(names))
     if profile == "wan":
         server.simulate_wan(bytes_per_second=args.wan_rate, latency=args.wan_latency)
-    runs: dict[str, list[Run]] = {name: [] for name in names}
     try:
-        for round_number in range(args.warmup + args.repeat):
-            shift = round_number % len(names)
-            order = names[shift:] + names[:shift]
-            warm = round_number < args.warmup
-            label = "warm-up" if warm else f"rep {round_number - args.warmup + 1}/{args.repeat}"
-            for name in order:
-                run = one_run(name, runners[name], target)
-                status = f"{size / MiB / run.seconds:8.1f} MiB/s" if run.seconds else run.error
-                print(f"  [{profile} {label}] {name:<11} {status}", flush=True)
-                if not warm:
-                    runs[name].append(run)
+        if args.warmup:
+            alternate(names, runners, target, args.warmup, f"{profile} warm-up")
+        runs = alternate(names, runners, target, args.repeat, profile)
     finally:
         server.clear_faults()
         local_copy.unlink(missing_ok=True)
@@ -406,8 +166,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--allow-tmpfs", action="store_true", help="allow --dir on tmpfs")
     parser.add_argument(
         "--only",
-        default=",".join(COMPETITORS),
-        help=f"comma-separated subset of {','.join(COMPETITORS)} (default: all)",
+        default=",".join(DEFAULT_SET),
+        help=f"comma-separated subset of {','.join(COMPETITORS)} (default: all but the S3 ones)",
     )
     parser.add_argument(
         "--wan-rate", type=parse_size, default=16 * MiB, help="per-connection bytes/s (16MiB)"
@@ -430,6 +190,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    isolate_from_real_clouds()
     args = parse_args(argv)
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     scratch, _ = make_scratch(args.dir, allow_tmpfs=args.allow_tmpfs)

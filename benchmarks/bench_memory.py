@@ -98,9 +98,12 @@ def child_main(endpoint: str, ak: str, sk: str, rpath: str, dest: str) -> int:
         "elapsed": elapsed,
         "bytes_fetched": result.bytes_fetched,
         "parts": result.parts_total,
+        # The most connections at once: each holds one buffer_size buffer.
+        "connections": result.connections,
         "config": {
             "concurrency": fs.transfer_config.concurrency,
             "buffer_size": fs.transfer_config.buffer_size,
+            "max_buffer_memory": fs.transfer_config.max_buffer_memory,
         },
     }
     print(json.dumps(report), flush=True)
@@ -128,7 +131,8 @@ def measure(server: Any, scratch: Path, size: int, verify: bool) -> dict[str, An
     write_pattern_file(source, size)
     server.put_object(BUCKET, key, source)
     source.unlink()
-    print(f"  seeded {human(size)} in {time.perf_counter() - began:.1f}s", flush=True)
+    seed_seconds = time.perf_counter() - began
+    print(f"  seeded {human(size)} in {seed_seconds:.1f}s", flush=True)
     bucket = oss2.Bucket(
         oss2.Auth(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET
     )
@@ -150,6 +154,7 @@ def measure(server: Any, scratch: Path, size: int, verify: bool) -> dict[str, An
         report = json.loads(out.strip().splitlines()[-1])
         report["psutil_peak_rss"] = peak[0]
         report["size"] = size
+        report["seed_s"] = seed_seconds
         if verify:
             crc = file_crc64(dest)
             report["crc_ok"] = crc == server_crc
@@ -159,6 +164,32 @@ def measure(server: Any, scratch: Path, size: int, verify: bool) -> dict[str, An
         dest.unlink(missing_ok=True)
         bucket.delete_object(key)
     return report
+
+
+def measure_sizes(
+    sizes: list[int],
+    *,
+    parent: str | None = None,
+    allow_tmpfs: bool = False,
+    verify: bool = True,
+) -> list[dict[str, Any]]:
+    """One report per size (see :func:`measure`), from one server in a fresh scratch
+    directory under ``parent`` that is removed at the end."""
+    from oss_resumable_fs.testing import OSSServer
+
+    scratch, _ = make_scratch(parent, allow_tmpfs=allow_tmpfs)
+    print(f"scratch {scratch} ({filesystem_type(scratch)}), load avg {os.getloadavg()}")
+    reports: list[dict[str, Any]] = []
+    try:
+        server_root = scratch / "server"
+        server_root.mkdir()
+        with OSSServer(root=server_root, mode="process") as server:
+            server.create_bucket(BUCKET)
+            for size in sizes:
+                reports.append(measure(server, scratch, size, verify=verify))
+    finally:
+        remove_scratch(scratch)
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,21 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(sizes) < 2:
         parser.error("give at least two sizes to compare")
 
-    from oss_resumable_fs.testing import OSSServer
-
-    scratch, _ = make_scratch(args.dir, allow_tmpfs=args.allow_tmpfs)
-    print(f"scratch {scratch} ({filesystem_type(scratch)}), load avg {os.getloadavg()}")
-    reports: list[dict[str, Any]] = []
-    try:
-        server_root = scratch / "server"
-        server_root.mkdir()
-        with OSSServer(root=server_root, mode="process") as server:
-            server.create_bucket(BUCKET)
-            for size in sizes:
-                reports.append(measure(server, scratch, size, verify=not args.no_verify))
-    finally:
-        remove_scratch(scratch)
-
+    reports = measure_sizes(
+        sizes, parent=args.dir, allow_tmpfs=args.allow_tmpfs, verify=not args.no_verify
+    )
     print(
         f"\n{'size':>8}{'peak RSS':>11}{'before':>10}{'growth':>10}"
         f"{'psutil peak':>13}{'time s':>8}{'MiB/s':>8}"
