@@ -108,14 +108,21 @@ class TransferConfig:
     single_request_threshold: int = 8 * MiB
     #: Seconds a connection may stay silent before it is abandoned and its part resumed.
     read_timeout: float = 30.0
+    #: Seconds to wait for a connection to the endpoint to open.
     connect_timeout: float = 10.0
     #: Failures in a row *without progress* on one part before the download fails
     #: (each retry resumes from the last byte written; bytes received reset the count).
     max_attempts: int = 8
+    #: The longest wait before the first retry, in seconds; it doubles with each failure
+    #: in a row, and each wait is a random fraction of it (full jitter).
     backoff_base: float = 0.2
+    #: The cap on that doubling wait, in seconds. A delay the service asks for
+    #: (``x-oss-qos-delay-time``) is a floor.
     backoff_max: float = 20.0
     #: How many times a download starts over from scratch when the object changes under it.
     max_restarts_on_change: int = 1
+    #: Check the bytes against the object's CRC-64 (a source without one: its MD5, if
+    #: known) before landing them; ``False``: size and ETag only.
     verify_crc64: bool = True
     #: Directory for checkpoint journals; ``None`` keeps them beside the destination.
     checkpoint_dir: str | None = None
