@@ -20,7 +20,12 @@ from fsspec.utils import isfilelike
 
 from oss_resumable_fs.config import TransferConfig, check_option_names
 from oss_resumable_fs.engine.source import RangeSource
-from oss_resumable_fs.engine.transfer import DownloadResult, Scheduler, download
+from oss_resumable_fs.engine.transfer import (
+    DownloadResult,
+    Scheduler,
+    download,
+    journal_path_for,
+)
 from oss_resumable_fs.errors import InvalidArgumentError, ObjectNotFoundError
 from oss_resumable_fs.get_many import check_on_error, get_tree, listed_infos
 from oss_resumable_fs.restore import restore_and_wait, restore_if_needed
@@ -116,6 +121,13 @@ class DownloadMethods:
         version = listed_version(listed, lpath, config) if version_id is None else None
         if version is not None:
             source = OSSRangeSource(self.client, bucket, key, listed=version)
+        elif scheduler is None and not restore and nothing_there_yet(lpath, config):
+            # One checkpoint record: a smaller object comes whole in one request; of a
+            # larger one, these bytes are exactly its first part (none thrown away).
+            first = config.resolve_record_size(0)
+            source = OSSRangeSource(
+                self.client, bucket, key, version_id=version_id, first_request=first
+            )
         try:
             return download(
                 source, lpath, config, progress=callback, cancel=cancel, scheduler=scheduler
@@ -261,6 +273,18 @@ def listed_version(
         except OSError:
             pass  # no local file: nothing to compare
     return version
+
+
+def nothing_there_yet(lpath: str, config: TransferConfig) -> bool:
+    """Whether a download to ``lpath`` starts from nothing: no file to compare with
+    (``skip_identical``) and no checkpoint to resume. A lone ``get_file``'s first
+    request can then be a GET of the object's first bytes rather than a HEAD: they
+    are needed anyway. (A ``get`` keeps its HEADs: a large file's answer, held
+    until a connection of the shared pool takes its first part, would be one
+    connection beyond the budget.)"""
+    if config.skip_identical and os.path.lexists(lpath):
+        return False
+    return not os.path.lexists(journal_path_for(lpath, config))
 
 
 def download_into_fileobj(

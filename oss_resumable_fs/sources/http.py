@@ -9,7 +9,7 @@ Last-Modified are checked too), and the checksum the download is verified
 with: OSS's CRC-64 (``x-oss-hash-crc64ecma``, the whole object's even in the
 answer to a ranged GET, as OSS documents), else the MD5 that a plain
 single-part ETag is, else none. Its body is not thrown away: it is the start of
-the engine's first part (:class:`~.http_readers.ChainedReader`).
+the engine's first part (:class:`~.spliced.ChainedReader`).
 
 A server that answers the ranged GET with the whole body (``200``) ignores
 ranges: the object is then read in one stream, without a checkpoint, and the
@@ -38,8 +38,8 @@ from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader
 from oss_resumable_fs.errors import ObjectChangedError, OSSResumableError, TransientError
 from oss_resumable_fs.sources.http_errors import TRANSPORT_ERRORS, HTTPErrors, public_name
-from oss_resumable_fs.sources.http_readers import ChainedReader, LimitedReader
 from oss_resumable_fs.sources.reader import OSSRangeReader
+from oss_resumable_fs.sources.spliced import ChainedReader, LimitedReader
 
 __all__ = ["DEFAULT_FIRST_REQUEST", "HTTPRangeSource"]
 

@@ -1,15 +1,19 @@
 """One OSS object as the engine sees it: ranged GETs pinned to its ETag with ``If-Match``.
 
-A small object that a listing has just shown needs no HEAD: its ``stat`` is
-the GET itself, pinned with ``If-Match`` to the listed ETag, and the answer's
-headers give what a HEAD would (size, ETag, Last-Modified, CRC-64); its body
-then serves the engine's first read of the whole object. One request per file
-instead of two, and the object's CRC-64 is still known before the first byte
-is read, so the download is verified as ever.
+A small object needs no HEAD. When a listing has just shown it, its ``stat``
+is the GET itself, pinned with ``If-Match`` to the listed ETag. Otherwise
+(``first_request``) ``stat`` GETs the object's first bytes unpinned, and the
+answer's headers tell what a HEAD would (size from ``Content-Range``, ETag,
+Last-Modified, and the whole object's CRC-64, which OSS sends with ranged GETs
+too). Either way the answer's body serves the engine's first read: a small
+file costs one request instead of two, a large one's first part comes with its
+identity, and the CRC-64 is still known before the first byte is read, so the
+download is verified as ever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -17,12 +21,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oss_resumable_fs.engine.source import ObjectIdentity
-from oss_resumable_fs.errors import ObjectChangedError, ObjectNotRestoredError, TransientError
+from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader
+from oss_resumable_fs.errors import (
+    ObjectChangedError,
+    ObjectNotRestoredError,
+    RangeNotSatisfiableError,
+    TransientError,
+)
 from oss_resumable_fs.sources.client import GetResponse, OSSClient
 from oss_resumable_fs.sources.models import ObjectHead, normalize_etag
 from oss_resumable_fs.sources.oss_errors import ALWAYS_RESTORE_CLASSES, restore_message
 from oss_resumable_fs.sources.reader import OSSRangeReader
+from oss_resumable_fs.sources.spliced import ChainedReader, LimitedReader
 
 __all__ = ["ListedVersion", "OSSRangeReader", "OSSRangeSource"]
 
@@ -55,6 +65,15 @@ class ListedVersion:
         return cls(size, etag)
 
 
+@dataclass(frozen=True)
+class _Prefetched:
+    """A GET's answer whose body no read took yet: bytes ``[0, end)`` of ``identity``."""
+
+    identity: ObjectIdentity
+    reader: OSSRangeReader
+    end: int
+
+
 class OSSRangeSource:
     """One OSS object, read by ranges pinned to its ETag (``If-Match``).
 
@@ -70,6 +89,7 @@ class OSSRangeSource:
         *,
         version_id: str | None = None,
         listed: ListedVersion | None = None,
+        first_request: int = 0,
     ) -> None:
         self._client = client
         self.bucket = bucket
@@ -81,8 +101,10 @@ class OSSRangeSource:
             self.name += f"?versionId={version_id}"
         #: The listed version the first :meth:`stat` asks for with a GET, not a HEAD.
         self._listed = None if version_id else listed
-        #: That GET's answer, its body not read yet: the first read of the whole object.
-        self._prefetched: tuple[ObjectIdentity, GetResponse] | None = None
+        #: Bytes the first :meth:`stat` GETs instead of a HEAD (0: a HEAD).
+        self._first_request = 0 if self._listed else max(0, first_request)
+        #: That GET's answer, its body not read yet: bytes ``[0, end)`` of the object.
+        self._prefetched: _Prefetched | None = None
         self._prefetch_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -108,8 +130,39 @@ class OSSRangeSource:
             else:
                 self._listed = None
                 return head.identity()
+        if self._first_request:
+            # A transient failure keeps it: the retry is a GET again. Used once.
+            head = self._stat_by_first_get(self._first_request)
+            self._first_request = 0
+            if head is not None:
+                return head.identity()
         self._last_head = self.head()
         return self._last_head.identity()
+
+    def _stat_by_first_get(self, first: int) -> ObjectHead | None:
+        """GET bytes ``[0, first)`` unpinned; ``None`` for an empty object (a HEAD then).
+
+        A ranged GET's ``x-oss-hash-crc64ecma`` is the whole object's (OSS says so),
+        so the answer tells all a HEAD would, the size from ``Content-Range``.
+        """
+        try:
+            response = self._get((0, first - 1), None)
+        except RangeNotSatisfiableError:
+            return None  # an empty object has no first byte
+        try:
+            identity, (_, end) = _describe(response, self.name)
+            head = dataclasses.replace(
+                ObjectHead.from_headers(self.bucket, self.key, response.headers),
+                size=identity.size,
+            )
+            _check_response(response, 0, end, head.identity(), self.name)
+        except BaseException:
+            response.reader.close()
+            raise
+        self._last_head = None  # a GET that was served needs no restore
+        with self._prefetch_lock:
+            self._prefetched = _Prefetched(head.identity(), response.reader, end)
+        return head
 
     def _stat_by_get(self, listed: ListedVersion) -> ObjectHead:
         response = self._get(None, listed.etag)
@@ -126,7 +179,7 @@ class OSSRangeSource:
                 response.reader.close()
             else:
                 with self._prefetch_lock:
-                    self._prefetched = (head.identity(), response)
+                    self._prefetched = _Prefetched(head.identity(), response.reader, head.size)
         except BaseException:
             response.reader.close()
             raise
@@ -139,7 +192,7 @@ class OSSRangeSource:
         with self._prefetch_lock:
             prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
-            prefetched[1].reader.close()
+            prefetched.reader.close()
 
     def check_readable(self, head: ObjectHead | None = None) -> None:
         """Refuse a Cold / Deep Cold Archive object that is not restored, before any GET.
@@ -155,15 +208,15 @@ class OSSRangeSource:
                 restore_message(self.name), code="InvalidObjectState", target=self.name
             )
 
-    def open_range(self, start: int, end: int, identity: ObjectIdentity) -> OSSRangeReader:
-        whole = start == 0 and end == identity.size
-        if whole:
+    def open_range(self, start: int, end: int, identity: ObjectIdentity) -> RangeReader:
+        if start == 0:
             with self._prefetch_lock:
                 prefetched, self._prefetched = self._prefetched, None
             if prefetched is not None:
-                if prefetched[0] == identity:
-                    return prefetched[1].reader
-                prefetched[1].reader.close()
+                if prefetched.identity == identity:
+                    return self._from_prefetched(prefetched, end, identity)
+                prefetched.reader.close()
+        whole = start == 0 and end == identity.size
         response = self._get(None if whole else (start, end - 1), identity.etag)
         try:
             _check_response(response, start, end, identity, self.name)
@@ -171,6 +224,17 @@ class OSSRangeSource:
             response.reader.close()
             raise
         return response.reader
+
+    def _from_prefetched(
+        self, prefetched: _Prefetched, end: int, identity: ObjectIdentity
+    ) -> RangeReader:
+        """The first GET's body as (the start of) bytes ``[0, end)``."""
+        if end == prefetched.end:
+            return prefetched.reader
+        if end < prefetched.end:
+            return LimitedReader(prefetched.reader, skip=0, length=end, name=self.name)
+        rest = prefetched.end
+        return ChainedReader(prefetched.reader, lambda: self.open_range(rest, end, identity))
 
     def open_unpinned(
         self, start: int | None, end: int | None

@@ -108,8 +108,9 @@ def test_a_resumed_download_says_so(
 def test_retries_are_counted(
     fs: ResumableOSSFileSystem, oss_server: OSSServer, oss_bucket: str, obj: bytes, out: Path
 ) -> None:
-    oss_server.add_fault(FaultRule("error", method="HEAD", status=503, times=1))
-    oss_server.add_fault(FaultRule("reset", after_bytes=1000, times=2))
+    # The first GET (it tells the object's identity), then two resets of parts.
+    oss_server.add_fault(FaultRule("error", method="GET", status=503, times=1, byte_range=(0, 1)))
+    oss_server.add_fault(FaultRule("reset", after_bytes=1000, times=2, byte_range=(MiB, SIZE)))
     result = fs.get_file(f"{oss_bucket}/obj", str(out / "obj"))
     assert result is not None and result.retries == 3
     assert (out / "obj").read_bytes() == obj

@@ -1,4 +1,4 @@
-"""Readers an HTTP source hands the engine besides a plain response body.
+"""Readers a source hands the engine besides a plain response body (HTTP and OSS sources).
 
 * :class:`LimitedReader`: skips the first bytes of a body and stops after a
   length (a server that ignores ``Range`` is re-read from its start; the first
