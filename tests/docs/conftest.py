@@ -142,6 +142,7 @@ def _teardown(namespace: dict[str, Any]) -> None:
         logging.getLogger(name).setLevel(level)
         logging.getLogger(name).handlers[:] = handlers
     close_ipython(namespace)
+    _forget_filesystems()
     for name, value in list(namespace.items()):
         if name == "docs_server":  # a fixture (Sybil puts them in the namespace): shared
             continue
@@ -150,6 +151,19 @@ def _teardown(namespace: dict[str, Any]) -> None:
         elif type(value).__name__ in ("Client", "LocalCluster"):
             with contextlib.suppress(Exception):
                 value.close()
+
+
+def _forget_filesystems() -> None:
+    """Drop fsspec's cached filesystem instances: one a page built from the docs
+    server's environment (``ResumableOSSFileSystem()``) would otherwise be handed to
+    a later test that builds one with the same (no) arguments for its own server."""
+    from fsspec.spec import AbstractFileSystem
+
+    pending = [AbstractFileSystem]
+    while pending:
+        cls = pending.pop()
+        cls.clear_instance_cache()
+        pending.extend(cls.__subclasses__())
 
 
 SYBIL = make_sybil(("docs_env",), setup=_setup, teardown=_teardown)
