@@ -26,7 +26,7 @@ from oss_resumable_fs.sources.http_errors import (
     public_name,
     signed_url_expiry,
 )
-from oss_resumable_fs.sources.http_readers import ChainedReader, LimitedReader
+from oss_resumable_fs.sources.spliced import ChainedReader, LimitedReader
 from oss_resumable_fs.url_downloads import url_destination
 
 V1 = "http://127.0.0.1:9000/bkt/dir/a%20b.bin?OSSAccessKeyId=AKID123&Expires=1700000000&Signature=SIG%2Bxyz"
