@@ -83,7 +83,7 @@ class ResumableOSSFileSystem(ReadMethods, DownloadMethods, OssfsWriteHooks, OSSF
         region: str | None = None,
         credentials_provider: Any = None,
         transfer_config: TransferConfig | None = None,
-        file_concurrency: int = 8,
+        file_concurrency: int = 16,
         batch_size: int | None = None,
         default_cache_type: str = PARALLEL_READAHEAD,
         default_block_size: int | None = None,

@@ -79,7 +79,7 @@ class ResumableFileSystem(ChainedFileSystem):
         fs: fsspec.AbstractFileSystem | None = None,
         *,
         transfer_config: TransferConfig | None = None,
-        file_concurrency: int = 8,
+        file_concurrency: int = 16,
         batch_size: int | None = None,
         allow_unpinned: bool = False,
         fo: str | None = None,  # the path url_to_fs hands a chained filesystem: unused
