@@ -2,7 +2,8 @@
 
 Names: ``ours``; each peer at its defaults (``oss2``, ``ossfs``, ``v2``, ``s3fs``,
 ``obstore``, ``boto3``, ``crt``) and ``PEER matched`` (the settings ours used, see
-:class:`harness.Matched`); the bounds ``curl``, ``curl+fsync``, ``copy``, ``copy+fsync``.
+:class:`harness.Matched`); ``ours matched`` (ours fixed at those same settings, the
+tuner left out); the bounds ``curl``, ``curl+fsync``, ``copy``, ``copy+fsync``.
 """
 
 from __future__ import annotations
@@ -60,8 +61,13 @@ def settings(name: str, matched: Matched | None) -> str:
 def all_names(*, matched: bool = True, bounds: tuple[str, ...] = BOUNDS) -> list[str]:
     names = ["ours", *PEERS]
     if matched:
-        names += [p + MATCHED_SUFFIX for p in PEERS]
+        names += [p + MATCHED_SUFFIX for p in ("ours", *PEERS)]
     return names + list(bounds)
+
+
+def is_peer(name: str) -> bool:
+    """A contender that is not ours (``ours matched`` is ours, at fixed settings)."""
+    return base_name(name) != "ours"
 
 
 def build(name: str, target: Target, scratch: Path, matched: Matched | None = None) -> Runner:

@@ -31,6 +31,11 @@ WHY: dict[tuple[str, str], str] = {
     ("tiny", "s3fs"): ONE_GET,
     ("tiny", "obstore"): ONE_GET,
     ("tiny", "curl"): ONE_GET,
+    ("*", "ours matched"): (
+        "It is ours, fixed from the first request at the connection count and part size "
+        "ours' tuner ended up using: the difference is what finding that count while "
+        "downloading costs on this download."
+    ),
     ("*", "copy"): (
         "It is no download: the same bytes copied from a local file in the page cache, "
         "without fsync; a bound of the machine, not a peer."

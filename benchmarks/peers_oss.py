@@ -51,11 +51,16 @@ def ours_fs(target: Target, **options: Any) -> ResumableOSSFileSystem:
     )
 
 
-def ours_runner(target: Target) -> Runner:
+def ours_runner(target: Target, matched: Matched | None = None) -> Runner:
+    """Ours at its defaults; with ``matched``, fixed at those settings (``ours matched``:
+    what the engine does at the peers' matched settings, the tuner left out)."""
     fs = ours_fs(target)
+    options: dict[str, Any] = {}
+    if matched is not None:
+        options = {"concurrency": matched.connections, "part_size": matched.part_size}
 
     def ours(dest: str) -> dict[str, Any]:
-        result = fs.get_file(target.rpath, dest)
+        result = fs.get_file(target.rpath, dest, **options)
         assert result is not None
         return {
             "engine_elapsed": round(result.elapsed, 4),
@@ -223,7 +228,7 @@ BOUNDS = ("curl", "curl+fsync", "copy", "copy+fsync")
 def build(name: str, target: Target, scratch: Path, matched: Matched | None = None) -> Runner:
     """The runner called ``name`` (one of :data:`DEFAULTS` or :data:`BOUNDS`)."""
     if name == "ours":
-        return ours_runner(target)
+        return ours_runner(target, matched)
     if name == "oss2":
         return oss2_runner(target, scratch, matched)
     if name == "ossfs":

@@ -83,12 +83,17 @@ def verdict(data: dict[str, dict[str, Any]]) -> list[str]:
     rows = []
     for name in WAN_SCENARIOS:
         if name not in data:
-            rows.append([name, "not run", "-", "not run", "-"])
+            rows.append([name, "not run", "-", "not run", "-", "-"])
             continue
         speed = scenario_large.speeds(data[name])
         ours = speed.get("ours")
         defaults = {p: speed.get(p) for p in contenders.PEERS if p in speed}
-        matched = {p: v for p, v in speed.items() if contenders.is_matched(p) and v}
+        matched = {
+            p: v
+            for p, v in speed.items()
+            if contenders.is_matched(p) and contenders.is_peer(p) and v
+        }
+        ours_fixed = speed.get("ours" + contenders.MATCHED_SUFFIX)
         best_default = max((v or 0, p) for p, v in defaults.items()) if defaults else (0, "-")
         failed = sorted(p for p, v in defaults.items() if v is None)
         ahead = bool(ours) and all(ours > v for v in defaults.values() if v)
@@ -104,9 +109,10 @@ def verdict(data: dict[str, dict[str, Any]]) -> list[str]:
                 f"{'**met**' if share >= MATCHED_WITHIN else '**NOT met**'}: "
                 f"{best_name} {matched[best_name]:.1f} MiB/s"
             )
-            rows.append([name, first, pagekit.num(ours, 1), second, f"{share:.2f}"])
+            fixed = f"{(ours_fixed or 0) / matched[best_name]:.2f}" if ours_fixed else "-"
+            rows.append([name, first, pagekit.num(ours, 1), second, f"{share:.2f}", fixed])
         else:
-            rows.append([name, first, pagekit.num(ours, 1), "no matched run", "-"])
+            rows.append([name, first, pagekit.num(ours, 1), "no matched run", "-", "-"])
     lines.append(
         pagekit.table(
             [
@@ -115,11 +121,19 @@ def verdict(data: dict[str, dict[str, Any]]) -> list[str]:
                 "ours MiB/s",
                 f"ours within {1 - MATCHED_WITHIN:.0%} of the best matched peer",
                 "ours / best matched",
+                "ours matched / best matched",
             ],
             rows,
-            align="llrlr",
+            align="llrlrr",
         )
     )
+    lines += [
+        "",
+        "`ours / best matched` compares ours at its defaults (adaptive: it finds its "
+        "connection count while it downloads) with the best peer given, from the first "
+        "request on, the connection count and part size ours ended up using. `ours matched "
+        "/ best matched` compares the engines at those same fixed settings.",
+    ]
     return [*lines, ""]
 
 
