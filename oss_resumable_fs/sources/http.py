@@ -28,7 +28,6 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import requests
@@ -39,7 +38,7 @@ from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader
 from oss_resumable_fs.errors import ObjectChangedError, OSSResumableError, TransientError
 from oss_resumable_fs.sources.http_errors import TRANSPORT_ERRORS, HTTPErrors, public_name
 from oss_resumable_fs.sources.reader import OSSRangeReader
-from oss_resumable_fs.sources.spliced import ChainedReader, LimitedReader
+from oss_resumable_fs.sources.spliced import LimitedReader, Prefetched
 
 __all__ = ["DEFAULT_FIRST_REQUEST", "HTTPRangeSource"]
 
@@ -52,15 +51,6 @@ DEFAULT_FIRST_REQUEST = 2 * MiB
 POOL_SIZE = 64
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _MD5 = re.compile(r'"([0-9a-fA-F]{32})"')
-
-
-@dataclass
-class _Prefetched:
-    """The first GET's answer, its body not read yet: bytes ``[0, end)``."""
-
-    identity: ObjectIdentity
-    reader: RangeReader
-    end: int
 
 
 class HTTPRangeSource:
@@ -93,7 +83,7 @@ class HTTPRangeSource:
         self._md5_etag = md5_etag
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._prefetched: _Prefetched | None = None
+        self._prefetched: Prefetched | None = None
         #: Why the object must be read with one request (from the last stat).
         self._single_stream: str | None = None
 
@@ -136,7 +126,7 @@ class HTTPRangeSource:
             reader.close()
         else:
             with self._lock:
-                self._prefetched = _Prefetched(identity, reader, end)
+                self._prefetched = Prefetched(identity, reader, end)
         return identity
 
     def single_stream_reason(self) -> str | None:
@@ -148,7 +138,9 @@ class HTTPRangeSource:
             prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
             if start == 0 and prefetched.identity == identity:
-                return self._from_prefetched(prefetched, end, identity)
+                return prefetched.serve(
+                    end, lambda a, b: self.open_range(a, b, identity), self.name
+                )
             prefetched.reader.close()
         if self._single_stream is not None:
             return self._open_whole(start, end, identity)
@@ -205,17 +197,6 @@ class HTTPRangeSource:
                 f"{self.name}: unexpected HTTP status {response.status_code}", target=self.name
             )
         return self._errors.for_status(response)
-
-    def _from_prefetched(
-        self, prefetched: _Prefetched, end: int, identity: ObjectIdentity
-    ) -> RangeReader:
-        """The first GET's body as (the start of) bytes ``[0, end)``."""
-        if end == prefetched.end:
-            return prefetched.reader
-        if end < prefetched.end:
-            return LimitedReader(prefetched.reader, skip=0, length=end, name=self.name)
-        start = prefetched.end
-        return ChainedReader(prefetched.reader, lambda: self.open_range(start, end, identity))
 
     def _open_whole(self, start: int, end: int, identity: ObjectIdentity) -> RangeReader:
         """A server that ignores ranges: the whole body again, its first bytes skipped."""

@@ -32,7 +32,7 @@ from oss_resumable_fs.sources.client import GetResponse, OSSClient
 from oss_resumable_fs.sources.models import ObjectHead, normalize_etag
 from oss_resumable_fs.sources.oss_errors import ALWAYS_RESTORE_CLASSES, restore_message
 from oss_resumable_fs.sources.reader import OSSRangeReader
-from oss_resumable_fs.sources.spliced import ChainedReader, LimitedReader
+from oss_resumable_fs.sources.spliced import Prefetched
 
 __all__ = ["ListedVersion", "OSSRangeReader", "OSSRangeSource"]
 
@@ -65,15 +65,6 @@ class ListedVersion:
         return cls(size, etag)
 
 
-@dataclass(frozen=True)
-class _Prefetched:
-    """A GET's answer whose body no read took yet: bytes ``[0, end)`` of ``identity``."""
-
-    identity: ObjectIdentity
-    reader: OSSRangeReader
-    end: int
-
-
 class OSSRangeSource:
     """One OSS object, read by ranges pinned to its ETag (``If-Match``).
 
@@ -104,7 +95,7 @@ class OSSRangeSource:
         #: Bytes the first :meth:`stat` GETs instead of a HEAD (0: a HEAD).
         self._first_request = 0 if self._listed else max(0, first_request)
         #: That GET's answer, its body not read yet: bytes ``[0, end)`` of the object.
-        self._prefetched: _Prefetched | None = None
+        self._prefetched: Prefetched | None = None
         self._prefetch_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -161,7 +152,7 @@ class OSSRangeSource:
             raise
         self._last_head = None  # a GET that was served needs no restore
         with self._prefetch_lock:
-            self._prefetched = _Prefetched(head.identity(), response.reader, end)
+            self._prefetched = Prefetched(head.identity(), response.reader, end)
         return head
 
     def _stat_by_get(self, listed: ListedVersion) -> ObjectHead:
@@ -179,7 +170,7 @@ class OSSRangeSource:
                 response.reader.close()
             else:
                 with self._prefetch_lock:
-                    self._prefetched = _Prefetched(head.identity(), response.reader, head.size)
+                    self._prefetched = Prefetched(head.identity(), response.reader, head.size)
         except BaseException:
             response.reader.close()
             raise
@@ -214,7 +205,9 @@ class OSSRangeSource:
                 prefetched, self._prefetched = self._prefetched, None
             if prefetched is not None:
                 if prefetched.identity == identity:
-                    return self._from_prefetched(prefetched, end, identity)
+                    return prefetched.serve(
+                        end, lambda a, b: self.open_range(a, b, identity), self.name
+                    )
                 prefetched.reader.close()
         whole = start == 0 and end == identity.size
         response = self._get(None if whole else (start, end - 1), identity.etag)
@@ -224,17 +217,6 @@ class OSSRangeSource:
             response.reader.close()
             raise
         return response.reader
-
-    def _from_prefetched(
-        self, prefetched: _Prefetched, end: int, identity: ObjectIdentity
-    ) -> RangeReader:
-        """The first GET's body as (the start of) bytes ``[0, end)``."""
-        if end == prefetched.end:
-            return prefetched.reader
-        if end < prefetched.end:
-            return LimitedReader(prefetched.reader, skip=0, length=end, name=self.name)
-        rest = prefetched.end
-        return ChainedReader(prefetched.reader, lambda: self.open_range(rest, end, identity))
 
     def open_unpinned(
         self, start: int | None, end: int | None

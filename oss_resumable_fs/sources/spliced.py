@@ -8,14 +8,17 @@
   told the object's size) are never thrown away.
 
 Both are closed from another thread to abort a read, as every engine reader.
+:class:`Prefetched` holds a first GET's answer until the engine's first read
+takes it (:meth:`Prefetched.serve`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from oss_resumable_fs.engine.source import RangeReader
+from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader
 from oss_resumable_fs.errors import TransientError
 
 __all__ = ["ChainedReader", "LimitedReader"]
@@ -76,3 +79,22 @@ class ChainedReader:
             self._closed = True
             current = self._current
         current.close()
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """A first GET's answer whose body no read took yet: bytes ``[0, end)`` of ``identity``."""
+
+    identity: ObjectIdentity
+    reader: RangeReader
+    end: int
+
+    def serve(self, end: int, rest: Callable[[int, int], RangeReader], name: str) -> RangeReader:
+        """This body as (the start of) bytes ``[0, end)``: cut short, or followed by
+        ``rest(self.end, end)``, a new request for what it does not hold."""
+        if end == self.end:
+            return self.reader
+        if end < self.end:
+            return LimitedReader(self.reader, skip=0, length=end, name=name)
+        start = self.end
+        return ChainedReader(self.reader, lambda: rest(start, end))
