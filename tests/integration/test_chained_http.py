@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import pytest
 
 from oss_resumable_fs.chained import ResumableFileSystem
 from oss_resumable_fs.config import KiB, MiB
-from oss_resumable_fs.engine.journal import JournalCorrupt, read_journal
+from oss_resumable_fs.engine.journal import read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
 from oss_resumable_fs.engine.result import journal_path_for
 from oss_resumable_fs.errors import (
@@ -33,6 +32,7 @@ from oss_resumable_fs.errors import (
 from oss_resumable_fs.testing import OSSServer, StaticHTTPServer
 
 from .conftest import RecordingCallback, engine_files, make_data
+from .killing import kill_when_recorded
 
 PART = 128 * KiB
 SIZE = 2 * MiB + 4321  # 17 parts
@@ -199,13 +199,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def _recorded_parts(journal: str) -> dict[int, int]:
-    try:
-        return read_journal(journal).parts
-    except (FileNotFoundError, JournalCorrupt):
-        return {}
-
-
 def test_sigkill_at_half_way_then_resume_fetches_only_what_is_missing(
     http: StaticHTTPServer, tmp_path: Path
 ) -> None:
@@ -223,23 +216,7 @@ def test_sigkill_at_half_way_then_resume_fetches_only_what_is_missing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while len(_recorded_parts(journal)) < len(parts) // 2:
-            if child.poll() is not None:
-                pytest.fail(f"the child ended early ({child.returncode}): {child.stderr.read()}")
-            assert time.monotonic() < deadline, "the child recorded too few parts in time"
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_when_recorded(child, journal, len(parts) // 2)
     assert not dest.exists()
     state = read_journal(journal)
     assert state.header.source == http.url("big.bin")

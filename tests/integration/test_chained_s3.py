@@ -14,11 +14,9 @@ import logging
 import os
 import pickle
 import re
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from oss_resumable_fs.chained import ResumableFileSystem
 from oss_resumable_fs.chained.s3 import S3FS_NAMES
 from oss_resumable_fs.config import KiB, MiB
 from oss_resumable_fs.engine.job_manifest import manifest_path, read_manifest
-from oss_resumable_fs.engine.journal import JournalCorrupt, read_journal
+from oss_resumable_fs.engine.journal import read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
 from oss_resumable_fs.engine.result import journal_path_for
 from oss_resumable_fs.errors import (
@@ -44,6 +42,7 @@ from oss_resumable_fs.errors import (
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
 from .conftest import RecordingCallback, engine_files, make_data
+from .killing import kill_when_recorded, reset_stats_once_idle
 
 #: The region S3 clients sign with: OSS's region id for the server's region.
 S3_REGION = "oss-cn-hangzhou"
@@ -207,24 +206,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def _recorded_parts(journal: str) -> dict[int, int]:
-    try:
-        return read_journal(journal).parts
-    except (FileNotFoundError, JournalCorrupt):
-        return {}
-
-
-def _reset_stats_once_idle(server: OSSServer) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        server.reset_stats()
-        time.sleep(0.05)
-        stats = server.stats()
-        if stats.max_concurrent_gets == 0 and stats.total_bytes_served == 0:
-            return
-        assert time.monotonic() < deadline, "the server kept serving the killed child"
-
-
 def test_sigkill_at_half_way_then_resume_fetches_only_what_is_missing(
     oss_server: OSSServer, oss_bucket: str, tmp_path: Path
 ) -> None:
@@ -246,23 +227,7 @@ def test_sigkill_at_half_way_then_resume_fetches_only_what_is_missing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while len(_recorded_parts(journal)) < len(parts) // 2:
-            if child.poll() is not None:
-                pytest.fail(f"the child ended early ({child.returncode}): {child.stderr.read()}")
-            assert time.monotonic() < deadline, "the child recorded too few parts in time"
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_when_recorded(child, journal, len(parts) // 2)
     assert not dest.exists()
     state = read_journal(journal)
     assert state.header.source == f"s3://{oss_bucket}/big.bin"
@@ -270,7 +235,7 @@ def test_sigkill_at_half_way_then_resume_fetches_only_what_is_missing(
     assert 0 < recorded < SIZE
 
     oss_server.clear_faults()
-    _reset_stats_once_idle(oss_server)
+    reset_stats_once_idle(oss_server)
     result = make_fs(oss_server, concurrency=2).get_file(f"{oss_bucket}/big.bin", str(dest))
 
     assert dest.read_bytes() == data

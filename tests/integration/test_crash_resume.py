@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from oss_resumable_fs.config import MiB, TransferConfig
-from oss_resumable_fs.engine.journal import JournalCorrupt, read_journal
+from oss_resumable_fs.engine.journal import read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
 from oss_resumable_fs.engine.result import journal_path_for
 from oss_resumable_fs.fs import ResumableOSSFileSystem
 from oss_resumable_fs.testing import FaultRule, OSSServer
+
+from .killing import recorded_parts, reset_stats_once_idle
 
 SIZE = 32 * MiB
 PART = 1 * MiB
@@ -51,31 +53,6 @@ def _status(oss_server: OSSServer, directory: Path) -> str:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     return done.stdout
-
-
-def _recorded_parts(journal: str) -> dict[int, int]:
-    try:
-        return read_journal(journal).parts
-    except (FileNotFoundError, JournalCorrupt):
-        return {}  # not created yet, or its header is being written
-
-
-def _reset_stats_once_idle(oss_server: OSSServer) -> None:
-    """Reset the statistics once the server has stopped answering the killed child.
-
-    A reset sets ``max_concurrent_gets`` to the GETs still in flight, so a
-    snapshot right after a reset showing none in flight and no bytes sent means
-    nothing of the old run can leak into the new counts.
-    """
-    deadline = time.monotonic() + WAIT_LIMIT
-    while True:
-        oss_server.reset_stats()
-        time.sleep(0.05)
-        stats = oss_server.stats()
-        if stats.max_concurrent_gets == 0 and stats.total_bytes_served == 0:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail("the server kept serving the killed child")
 
 
 def _ossr_files(*directories: Path) -> list[str]:
@@ -124,7 +101,7 @@ def test_sigkill_then_resume_fetches_only_missing_parts(
     try:
         dest_appeared = False
         deadline = time.monotonic() + WAIT_LIMIT
-        while len(_recorded_parts(journal)) < KILL_AFTER_PARTS:
+        while len(recorded_parts(journal)) < KILL_AFTER_PARTS:
             dest_appeared = dest_appeared or dest.exists()
             if child.poll() is not None:
                 pytest.fail(
@@ -165,7 +142,7 @@ def test_sigkill_then_resume_fetches_only_missing_parts(
 
     # Resume in this process, unthrottled, counting what the server sends.
     oss_server.clear_faults()
-    _reset_stats_once_idle(oss_server)
+    reset_stats_once_idle(oss_server)
     fs = ResumableOSSFileSystem(skip_instance_cache=True, **oss_storage_options)
     result = fs.get_file(
         f"{oss_bucket}/big.bin",

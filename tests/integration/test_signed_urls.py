@@ -33,6 +33,7 @@ from oss_resumable_fs.engine.verify import Verified
 from oss_resumable_fs.testing import FaultRule, OSSServer
 
 from .conftest import engine_files, make_data
+from .killing import reset_stats_once_idle
 from .url_helpers import (
     CONCURRENCY,
     CONFIG,
@@ -87,18 +88,6 @@ def wait_until_expired(url: str) -> None:
     while requests.get(url, headers={"Range": "bytes=0-0"}, timeout=5).status_code != 403:
         assert time.monotonic() < deadline, "the URL did not expire"
         time.sleep(0.2)
-
-
-def reset_stats_once_idle(oss_server: OSSServer) -> None:
-    """Until a killed child's GETs have wound down; then zero the statistics."""
-    deadline = time.monotonic() + LIMIT
-    while True:
-        oss_server.reset_stats()
-        time.sleep(0.05)
-        stats = oss_server.stats()
-        if stats.max_concurrent_gets == 0 and stats.total_bytes_served == 0:
-            return
-        assert time.monotonic() < deadline, "the server kept serving the killed child"
 
 
 class CancelAtHalf:

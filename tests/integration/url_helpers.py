@@ -4,19 +4,17 @@ half way, and a search for secrets in everything a download wrote or printed."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import pytest
-
 from oss_resumable_fs.config import KiB, MiB, TransferConfig
-from oss_resumable_fs.engine.journal import JournalCorrupt, read_journal
+from oss_resumable_fs.engine.journal import read_journal
 from oss_resumable_fs.engine.plan import bytes_in, plan_parts
+
+from .killing import kill_when_recorded
 
 #: The console script installed beside this interpreter.
 SCRIPT = str(Path(sys.executable).with_name("oss-resumable"))
@@ -67,34 +65,9 @@ def start_get(url: str, dest: Path, *options: str) -> subprocess.Popen[str]:
     )
 
 
-def recorded_parts(journal: Path) -> dict[int, int]:
-    try:
-        return read_journal(str(journal)).parts
-    except (FileNotFoundError, JournalCorrupt):
-        return {}  # not created yet, or its header is being written
-
-
 def kill_at_half(child: subprocess.Popen[str], journal: Path) -> tuple[str, str]:
     """SIGKILL ``child`` once its journal records half the parts; its (stdout, stderr)."""
-    deadline = time.monotonic() + LIMIT
-    try:
-        while len(recorded_parts(journal)) < PARTS // 2:
-            if child.poll() is not None:
-                pytest.fail(
-                    f"the child ended (exit {child.returncode}) before it could be killed: "
-                    f"{child.stderr.read() if child.stderr else ''}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"half of the parts were not recorded in {journal} in time")
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate(timeout=LIMIT)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == -signal.SIGKILL
-    return out, err
+    return kill_when_recorded(child, journal, PARTS // 2)
 
 
 def recorded_bytes(journal: Path) -> int:
