@@ -59,8 +59,8 @@ _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
 _QUERY = re.compile(r"\?[^\s'\"<>)]+")
 _HINT = (
     "get a new signed URL for the same object{example} and run the download again with "
-    "it: it resumes where this one stopped, as the checkpoint is kept for the object, "
-    "not for the URL"
+    "it: what was already downloaded is kept, as the checkpoint belongs to the object, "
+    "not to the URL"
 )
 #: A virtual-hosted OSS URL's host: ``bucket.oss-cn-hangzhou[-internal].aliyuncs.com``.
 _OSS_HOST = re.compile(r"([a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.oss-[a-z0-9-]+\.aliyuncs\.com")

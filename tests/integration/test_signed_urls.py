@@ -258,7 +258,7 @@ def test_an_expired_url_on_resume_says_to_sign_a_new_one(oss_server, obj, tmp_pa
     done = run_cli("get", expired, str(dest))
     assert done.returncode == 1
     assert "the signed URL expired" in done.stderr
-    assert "run the download again with it: it resumes where this one stopped" in done.stderr
+    assert "run the download again with it: what was already downloaded is kept" in done.stderr
     assert recorded_bytes(Path(journal_path_for(dest))) == kept  # the checkpoint is intact
     result = download_url(sign(oss_server, target, "v1"), dest, CONFIG)
     assert dest.read_bytes() == data and result.bytes_reused == kept

@@ -158,7 +158,7 @@ def test_a_403_that_says_expired_is_url_expired_with_a_resign_hint():
     text = str(error)
     assert "the signed URL expired at 2023-11-14 22:13:20 UTC" in text
     assert "oss-resumable sign oss://bkt/dir/a b.bin" in text
-    assert "resumes where this one stopped" in text
+    assert "what was already downloaded is kept" in text
     assert "AKID123" not in text and "SIG" not in text
 
 
