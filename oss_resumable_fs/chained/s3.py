@@ -45,6 +45,7 @@ from oss_resumable_fs.errors import (
     RangeNotSatisfiableError,
     TransientError,
 )
+from oss_resumable_fs.sources.answers import check_served
 from oss_resumable_fs.sources.redact import redact_library_logs
 
 __all__ = ["S3FS_NAMES", "S3ObjectSource", "S3RangeReader", "is_s3fs", "translate", "tune_options"]
@@ -56,7 +57,6 @@ S3FS_NAMES = ("set_session", "get_s3", "_get_s3_method_kwargs", "req_kw", "split
 #: The protocols s3fs registers with fsspec.
 PROTOCOLS = ("s3", "s3a")
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchVersion", "404"}
 _DENIED = {
@@ -235,30 +235,15 @@ def check_answer(
         raise ObjectChangedError(
             f"{name}: ETag changed from {identity.etag} to {etag}", target=name
         )
-    length = answer.get("ContentLength")
-    if status == 206:
-        match = _CONTENT_RANGE.fullmatch(answer.get("ContentRange") or "")
-        if not match:
-            raise TransientError(f"{name}: 206 without a valid Content-Range", target=name)
-        got = (int(match[1]), int(match[2]) + 1)
-        if match[3] != "*" and int(match[3]) != identity.size:
-            raise ObjectChangedError(
-                f"{name}: size changed from {identity.size} to {match[3]}", target=name
-            )
-        if got != (start, end):
-            raise TransientError(
-                f"{name}: asked for bytes {start}-{end - 1}, got {got[0]}-{got[1] - 1}",
-                target=name,
-            )
-    elif status == 200:
-        if (start, end) != (0, identity.size):
-            raise TransientError(f"{name}: the service ignored the Range header", target=name)
-    else:
-        raise TransientError(f"{name}: unexpected HTTP status {status}", target=name)
-    if length is not None and length != end - start:
-        raise TransientError(
-            f"{name}: Content-Length {length} for a {end - start}-byte range", target=name
-        )
+    check_served(
+        status,
+        answer.get("ContentRange"),
+        answer.get("ContentLength"),
+        start,
+        end,
+        identity.size,
+        name,
+    )
 
 
 def translate(error: BaseException, name: str) -> OSSResumableError:

@@ -36,6 +36,7 @@ import requests.adapters
 from oss_resumable_fs.config import MiB
 from oss_resumable_fs.engine.source import ObjectIdentity, RangeReader
 from oss_resumable_fs.errors import ObjectChangedError, OSSResumableError, TransientError
+from oss_resumable_fs.sources.answers import CONTENT_RANGE, check_served
 from oss_resumable_fs.sources.http_errors import TRANSPORT_ERRORS, HTTPErrors, public_name
 from oss_resumable_fs.sources.reader import OSSRangeReader
 from oss_resumable_fs.sources.spliced import LimitedReader, Prefetched
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 DEFAULT_FIRST_REQUEST = 2 * MiB
 #: Connections kept per host by a session the source makes itself.
 POOL_SIZE = 64
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _MD5 = re.compile(r'"([0-9a-fA-F]{32})"')
 
 
@@ -228,7 +228,7 @@ class HTTPRangeSource:
         headers = response.headers
         length = _int(headers.get("Content-Length"))
         if response.status_code == 206:
-            match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+            match = CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
             if not match or int(match[1]) != 0:
                 raise TransientError(
                     f"{self.name}: 206 without a usable Content-Range", target=self.name
@@ -286,28 +286,15 @@ class HTTPRangeSource:
             last_modified=headers.get("Last-Modified"),
         )
         _check_same(got, identity, self.name)
-        length = _int(headers.get("Content-Length"))
-        if status == 206:
-            match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
-            if not match:
-                raise TransientError(f"{self.name}: 206 without a valid Content-Range")
-            total = match[3]
-            if total != "*" and int(total) != identity.size:
-                raise ObjectChangedError(
-                    f"{self.name}: size changed from {identity.size} to {total}", target=self.name
-                )
-            if (int(match[1]), int(match[2]) + 1) != (start, end):
-                raise TransientError(
-                    f"{self.name}: asked for bytes {start}-{end - 1}, got {match[1]}-{match[2]}",
-                    target=self.name,
-                )
-        elif (start, end) != (0, identity.size) or length not in (None, identity.size):
-            raise TransientError(f"{self.name}: the server ignored the Range header")
-        if length not in (None, end - start):
-            raise TransientError(
-                f"{self.name}: Content-Length {length} for a {end - start}-byte range",
-                target=self.name,
-            )
+        check_served(
+            status,
+            headers.get("Content-Range"),
+            _int(headers.get("Content-Length")),
+            start,
+            end,
+            identity.size,
+            self.name,
+        )
 
 
 def _own_session() -> requests.Session:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from oss_resumable_fs.errors import (
     RangeNotSatisfiableError,
     TransientError,
 )
+from oss_resumable_fs.sources.answers import CONTENT_RANGE, check_served
 from oss_resumable_fs.sources.client import GetResponse, OSSClient
 from oss_resumable_fs.sources.models import ObjectHead, normalize_etag
 from oss_resumable_fs.sources.oss_errors import ALWAYS_RESTORE_CLASSES, restore_message
@@ -38,7 +38,6 @@ __all__ = ["ListedVersion", "OSSRangeReader", "OSSRangeSource"]
 
 log = logging.getLogger(__name__)
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 #: Storage classes whose objects a GET reads at once. Archive classes keep their
 #: HEAD: it tells whether a restore is needed before anything is fetched.
@@ -150,10 +149,7 @@ class OSSRangeSource:
         except BaseException:
             response.reader.close()
             raise
-        self._last_head = None  # a GET that was served needs no restore
-        with self._prefetch_lock:
-            self._prefetched = Prefetched(head.identity(), response.reader, end)
-        return head
+        return self._keep(head, response, end)
 
     def _stat_by_get(self, listed: ListedVersion) -> ObjectHead:
         response = self._get(None, listed.etag)
@@ -168,14 +164,21 @@ class OSSRangeSource:
                 # Nothing to read: the connection goes back to the pool now.
                 response.reader.readinto(memoryview(bytearray(1)))
                 response.reader.close()
-            else:
-                with self._prefetch_lock:
-                    self._prefetched = Prefetched(head.identity(), response.reader, head.size)
+                self._last_head = None
+                return head
         except BaseException:
             response.reader.close()
             raise
-        # It was served: it needs no restore, whatever its class.
+        return self._keep(head, response, head.size)
+
+    def _keep(self, head: ObjectHead, response: GetResponse, end: int) -> ObjectHead:
+        """Keep a stat GET's answer (bytes ``[0, end)``) for the engine's first read.
+
+        It was served, so the object needs no restore, whatever its class.
+        """
         self._last_head = None
+        with self._prefetch_lock:
+            self._prefetched = Prefetched(head.identity(), response.reader, end)
         return head
 
     def close(self) -> None:
@@ -252,7 +255,7 @@ def _describe(response: GetResponse, name: str) -> tuple[ObjectIdentity, tuple[i
     headers = response.headers
     length = int(headers.get("Content-Length", -1))
     if response.status == 206:
-        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", ""))
+        match = CONTENT_RANGE.fullmatch(headers.get("Content-Range", ""))
         if not match or match[3] == "*":
             raise TransientError(f"{name}: 206 without a usable Content-Range", target=name)
         size, served = int(match[3]), (int(match[1]), int(match[2]) + 1)
@@ -284,26 +287,12 @@ def _check_response(
             f"{name}: ETag changed from {identity.etag} to {etag}", target=name
         )
     length = int(headers.get("Content-Length", -1))
-    if status == 206:
-        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", ""))
-        if not match:
-            raise TransientError(f"{name}: 206 without a valid Content-Range", target=name)
-        got_start, got_end, total = int(match[1]), int(match[2]) + 1, match[3]
-        if total != "*" and int(total) != identity.size:
-            raise ObjectChangedError(
-                f"{name}: size changed from {identity.size} to {total}", target=name
-            )
-        if (got_start, got_end) != (start, end):
-            raise TransientError(
-                f"{name}: asked for bytes {start}-{end - 1}, got {got_start}-{got_end - 1}",
-                target=name,
-            )
-    elif status == 200:
-        if (start, end) != (0, identity.size):
-            raise TransientError(f"{name}: the service ignored the Range header", target=name)
-    else:
-        raise TransientError(f"{name}: unexpected HTTP status {status}", target=name)
-    if length not in (-1, end - start):
-        raise TransientError(
-            f"{name}: Content-Length {length} for a {end - start}-byte range", target=name
-        )
+    check_served(
+        status,
+        headers.get("Content-Range"),
+        None if length == -1 else length,
+        start,
+        end,
+        identity.size,
+        name,
+    )
