@@ -42,8 +42,10 @@ from oss_resumable_fs.sources.models import (
     ObjectHead,
     normalize_etag,
 )
+from oss_resumable_fs.sources.oss2_signing import signed_get
 from oss_resumable_fs.sources.oss_errors import READ_ERRORS, translate_oss_error
 from oss_resumable_fs.sources.reader import OSSRangeReader
+from oss_resumable_fs.sources.transport import ErrorAnswer, Transport, range_header
 
 __all__ = ["GetResponse", "OSSClient"]
 
@@ -84,6 +86,11 @@ class OSSClient:
         self.config = config
         self._session = oss2.Session(pool_size=pool_size)
         read_environment_once(self._session.session)
+        self._transport = Transport(
+            pool_size=pool_size,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+        )
         self._buckets: dict[str, oss2.Bucket] = {}
         self._lock = threading.Lock()
         self._policy = RetryPolicy.from_config(config)
@@ -201,20 +208,28 @@ class OSSClient:
         if_match: str | None = None,
         version_id: str | None = None,
     ) -> GetResponse:
-        """One GET, range inclusive as in HTTP (``(None, n)``: the last n bytes). Not retried."""
+        """One GET, range inclusive as in HTTP (``(None, n)``: the last n bytes). Not retried.
+
+        Signed by oss2 (:mod:`.oss2_signing`), sent by urllib3 (:mod:`.transport`).
+        """
         headers = {"x-oss-range-behavior": "standard"}
+        if byte_range:
+            headers["Range"] = range_header(byte_range)
         if if_match:
             headers["If-Match"] = if_match
         params = {"versionId": version_id} if version_id else None
         target = _name(bucket, key, version_id)
-        result = self.call(
-            target,
-            lambda: self.bucket(bucket).get_object(
-                key, byte_range=byte_range, headers=headers, params=params
-            ),
-            retry=False,
+
+        def get() -> Any:
+            response = self._transport.get(*signed_get(self.bucket(bucket), key, headers, params))
+            if response.status not in (200, 206):
+                raise ErrorAnswer(response).exception()
+            return response
+
+        response = self.call(target, get, retry=False)
+        return GetResponse(
+            response.status, response.headers, OSSRangeReader(response, target, self)
         )
-        return GetResponse(result.status, result.headers, OSSRangeReader(result, target, self))
 
     def restore_object(self, bucket: str, key: str, version_id: str | None = None) -> None:
         """Ask for a restore; one already in progress is no error. Retried: it is idempotent."""

@@ -28,7 +28,6 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from types import SimpleNamespace
 
 import requests
 import requests.adapters
@@ -185,10 +184,8 @@ class HTTPRangeSource:
                 "the bytes as they are (Accept-Encoding: identity)",
                 target=self.name,
             )
-        # OSSRangeReader reads any requests response; errors come back through translate().
-        return OSSRangeReader(
-            SimpleNamespace(resp=SimpleNamespace(response=response)), self.name, self
-        )
+        # OSSRangeReader reads any urllib3 response; errors come back through translate().
+        return OSSRangeReader(response.raw, self.name, self)
 
     def _refusal(self, response: requests.Response) -> OSSResumableError:
         if 300 <= response.status_code < 400 or response.status_code < 200:

@@ -9,7 +9,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-import requests
+import urllib3
 
 from oss_resumable_fs.errors import TransientError
 from oss_resumable_fs.sources.oss_errors import READ_ERRORS
@@ -25,14 +25,13 @@ logger = logging.getLogger(__name__)
 class OSSRangeReader:
     """The body of one GET, read straight from the socket into the caller's buffer."""
 
-    def __init__(self, result: Any, name: str, client: OSSClient) -> None:
+    def __init__(self, response: urllib3.BaseHTTPResponse, name: str, client: OSSClient) -> None:
         self._name = name
         self._client = client
-        self._response: requests.Response = result.resp.response
-        raw = self._response.raw
+        self._response = response
         # http.client's response reads with recv_into into our buffer: no copy, no
         # allocation per call. urllib3's own readinto() copies through a bytes object.
-        self._body = getattr(raw, "_fp", None) or raw
+        self._body = getattr(response, "_fp", None) or response
         self._lock = threading.Lock()
         self._closed = False
 
@@ -68,16 +67,15 @@ class OSSRangeReader:
                 return
             self._closed = True
         if _body_complete(self._body):
-            release = getattr(self._response.raw, "release_conn", None)
-            if release is not None:
-                release()
-                return
+            self._response.release_conn()
+            return
         sock = _socket_of(self._response)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         try:
             self._response.close()
+            self._response.release_conn()  # closed: the pool opens a new one when needed
         except Exception:  # closing an aborted connection may fail; nothing is lost
             logger.debug("closing %s failed", self._name, exc_info=True)
 
@@ -120,8 +118,7 @@ def _body_complete(body: Any) -> bool:
     return False
 
 
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    raw = response.raw
+def _socket_of(raw: urllib3.BaseHTTPResponse) -> socket.socket | None:
     connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
     sock = getattr(connection, "sock", None)
     if sock is None:
