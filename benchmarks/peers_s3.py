@@ -30,6 +30,8 @@ from typing import Any
 
 from harness import BUCKET, S3_REGION, Matched, Runner, Target
 
+from oss_resumable_fs.testing import OSSServer
+
 #: aws-c-s3's connections per Gbit/s of target throughput (``s_throughput_per_connection_gbps``).
 CRT_GBPS_PER_CONNECTION = 100.0 / 250
 
@@ -65,10 +67,9 @@ def s3fs_runner(target: Target, matched: Matched | None) -> Runner:
     return run
 
 
-def obstore_store(target: Target) -> Any:
+def obstore_store(server: OSSServer) -> Any:
     from obstore.store import S3Store
 
-    server = target.server
     return S3Store(
         BUCKET,
         endpoint=server.endpoint,
@@ -82,7 +83,7 @@ def obstore_store(target: Target) -> Any:
 def obstore_runner(target: Target, matched: Matched | None) -> Runner:
     import obstore
 
-    store = obstore_store(target)
+    store = obstore_store(target.server)
 
     def streamed(dest: str) -> None:
         result = obstore.get(store, target.key)

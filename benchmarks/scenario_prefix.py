@@ -97,7 +97,7 @@ def build(target: Target, prefix: str, conc: int) -> dict[str, Any]:
     """One callable per contender taking the output directory."""
     from boto3.s3.transfer import create_transfer_manager
 
-    store = peers_s3.obstore_store(target)
+    store = peers_s3.obstore_store(target.server)
     matched = Matched(connections=conc, part_size=8 * MiB)
     crt_manager = peers_s3.crt_manager_factory(target, None)
     source = f"{BUCKET}/{prefix}/"
