@@ -344,7 +344,11 @@ class Scheduler:
         if self.tuner is not None and self.meter.latency is not None:
             meter = self.meter
             level = self.tuner.observe(
-                self._clock(), meter.bytes, latency=meter.latency, throttles=meter.throttles
+                self._clock(),
+                meter.bytes,
+                latency=meter.latency,
+                throttles=meter.throttles,
+                answered=meter.answered,
             )
             with self._cv:
                 self.level = max(1, min(level, self.ceiling))
@@ -375,6 +379,7 @@ class Scheduler:
                 latency=meter.latency,
                 throttles=meter.throttles,
                 cpu_share=share,
+                answered=meter.answered,
             )
             try:
                 self.set_level(level)

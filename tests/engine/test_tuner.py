@@ -23,6 +23,11 @@ class SimulatedLink:
     total: float = float("inf")
     throttle_above: int | None = None
     cpu_share: float = 0.3
+    #: Connections the client can open per second (a client's CPU issuing requests);
+    #: ``None``: all at once.
+    opens_per_second: float | None = None
+    #: Whether the tuner is told how many requests were answered.
+    report_answers: bool = False
     #: When each open connection started delivering.
     ready_at: list[float] = field(default_factory=list)
     delivered: float = 0.0
@@ -45,14 +50,18 @@ class SimulatedLink:
                 latency=self.latency if self.delivered else None,
                 throttles=self.throttles,
                 cpu_share=self.cpu_share,
+                answered=streaming if self.report_answers else None,
             )
             self._resize(level, now)
             levels.append(level)
         return levels
 
     def _resize(self, level: int, now: float) -> None:
+        opened = 0
         while len(self.ready_at) < level:
-            self.ready_at.append(now + self.latency)
+            opened += 1
+            issued = now + (opened / self.opens_per_second if self.opens_per_second else 0.0)
+            self.ready_at.append(issued + self.latency)
         del self.ready_at[level:]
 
 
@@ -75,8 +84,33 @@ def test_a_link_full_at_the_start_gains_nothing_and_goes_back() -> None:
     assert max(levels) == 32  # one probe, twice the start (a short round trip)
     assert levels[-1] == 16, tuner.history
     assert "back" in tuner.history[-1].reason
-    # The probe was short: most of the time ran at the start level.
-    assert levels.count(16) > 0.8 * len(levels)
+    # The probe was short (a baseline window, a settle, a window), and came early:
+    # most of the time ran at the start level.
+    assert levels.count(32) * TICK <= 0.4
+    assert levels.index(32) * TICK <= 0.1
+    assert levels.count(16) >= 0.8 * len(levels)
+
+
+def test_a_slow_to_issue_client_is_measured_once_its_new_connections_deliver() -> None:
+    # 16 MiB/s per connection, 30 ms, no total limit; the client opens 100 connections
+    # a second (a cold start on a busy machine: threads, TCP handshakes, requests). A
+    # window begun before the added connections deliver measures the ramp and calls
+    # the bigger level barely better.
+    def run(report_answers: bool) -> tuple[list[int], ConcurrencyTuner]:
+        link = SimulatedLink(
+            per_connection=16 * MiB,
+            latency=0.03,
+            opens_per_second=100,
+            report_answers=report_answers,
+        )
+        tuner = ConcurrencyTuner(start=24, ceiling=128, reprobe_after=60)
+        return link.run(tuner, 2.0), tuner
+
+    levels, tuner = run(report_answers=True)
+    assert levels[-1] == 128, tuner.history
+    assert not any("back" in step.reason for step in tuner.history)
+    blind, _ = run(report_answers=False)
+    assert blind[-1] < 128  # what the answers count prevents
 
 
 def test_growth_stops_where_the_link_is_full() -> None:
