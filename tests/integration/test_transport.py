@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import trustme
+import urllib3
 
 from oss_resumable_fs import ResumableOSSFileSystem
-from oss_resumable_fs.sources.transport import USER_AGENT, proxy_for, range_header
+from oss_resumable_fs.sources.transport import USER_AGENT, Transport, proxy_for, range_header
 from oss_resumable_fs.testing import OSSServer
 
 MiB = 1024 * 1024
@@ -144,3 +147,46 @@ def test_range_header_and_user_agent() -> None:
     assert range_header((None, 500)) == "bytes=-500"
     assert range_header((100, None)) == "bytes=100-"
     assert USER_AGENT.startswith("aliyun-sdk-python/") and USER_AGENT.endswith("/oss-resumable-fs")
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate only a test CA vouches for."""
+    authority = trustme.CA()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    bundle = tmp_path / "test-ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/object", bundle
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_is_verified_against_the_ca_bundle_requests_would_use(
+    tls_server: tuple[str, Path], no_proxy_env: pytest.MonkeyPatch
+) -> None:
+    url, bundle = tls_server
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        no_proxy_env.delenv(name, raising=False)
+    with pytest.raises(urllib3.exceptions.SSLError):  # certifi's roots do not know it
+        Transport(pool_size=1, connect_timeout=5, read_timeout=5).get(url, {})
+    no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    answer = Transport(pool_size=1, connect_timeout=5, read_timeout=5).get(url, {})
+    assert (answer.status, answer.read()) == (200, b"hello")
