@@ -15,8 +15,6 @@ class Meter:
         self.bytes = 0
         self.throttles = 0
         self.latency: float | None = None
-        #: Requests answered so far (their first byte arrived).
-        self.answered = 0
         #: A typical connection's bytes per second, from the parts finished so far.
         self.rate: float | None = None
 
@@ -36,7 +34,6 @@ class Meter:
 
     def add_latency(self, seconds: float) -> None:
         with self._lock:
-            self.answered += 1
             if self.latency is None:
                 self.latency = seconds
             else:

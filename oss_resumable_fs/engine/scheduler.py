@@ -344,11 +344,7 @@ class Scheduler:
         if self.tuner is not None and self.meter.latency is not None:
             meter = self.meter
             level = self.tuner.observe(
-                self._clock(),
-                meter.bytes,
-                latency=meter.latency,
-                throttles=meter.throttles,
-                answered=meter.answered,
+                self._clock(), meter.bytes, latency=meter.latency, throttles=meter.throttles
             )
             with self._cv:
                 self.level = max(1, min(level, self.ceiling))
@@ -367,6 +363,7 @@ class Scheduler:
         cpu_busy = self._cpu_busy or CpuMeter().busy
         while not self._closing.wait(TUNER_TICK):
             with self._cv:
+                demand = sum(batch.waiting() + batch.in_flight for batch in self._batches)
                 busy = any(batch.queue or batch.in_flight for batch in self._batches)
             share = cpu_busy()
             if not busy:
@@ -379,7 +376,7 @@ class Scheduler:
                 latency=meter.latency,
                 throttles=meter.throttles,
                 cpu_share=share,
-                answered=meter.answered,
+                demand=demand,
             )
             try:
                 self.set_level(level)

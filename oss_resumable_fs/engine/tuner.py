@@ -108,10 +108,6 @@ class ConcurrencyTuner:
         self._started: float | None = None
         self._seeded = False
         self._seeded_from: float | None = None
-        #: Connections added by the last change, and requests answered by then.
-        self._added = 0
-        self._answered_then = 0
-        self._answered = 0
 
     def hold_at(self, level: int) -> None:
         """Never go above ``level`` (the machine would not give more threads)."""
@@ -126,17 +122,16 @@ class ConcurrencyTuner:
         latency: float | None,
         throttles: int = 0,
         cpu_share: float = 0.0,
-        answered: int | None = None,
+        demand: int | None = None,
     ) -> int:
         """Account for the bytes delivered so far; return the level to run at now.
 
         ``latency`` is the typical time to a request's first byte (``None``
         before any answered); ``throttles`` counts throttling answers so far;
-        ``cpu_share`` is how busy the CPUs were lately (0 to 1); ``answered``
-        counts requests answered so far (``None``: not known).
+        ``cpu_share`` is how busy the CPUs were lately (0 to 1); ``demand`` is
+        how many connections the work there is now could keep busy (``None``:
+        not known).
         """
-        if answered is not None:
-            self._answered = answered
         if self._started is None:
             self._started = now
             self._changed_at = now
@@ -152,11 +147,17 @@ class ConcurrencyTuner:
                 self._seeded_from = latency
                 reason = f"round trip {latency * 1000:.0f} ms"
                 return self._record(now, min(seed, self._cap), None, reason)
+        if demand is not None and demand < self.level:
+            # Too little work left to keep the level busy (the end of a download):
+            # what the connections deliver now says nothing about the level.
+            self._window = None
+            return self.level
         if self._window is None:
             if total_bytes == 0 or latency is None:
                 return self.level  # nothing has arrived yet: no basis to judge
             assert self._changed_at is not None
-            if self._settled(now - self._changed_at, latency):
+            settle = max(self.min_window / 2, 1.2 * latency)
+            if now - self._changed_at >= settle:
                 self._window = (now, total_bytes, self._throttles_seen)
             return self.level
         began, bytes_then, throttles_then = self._window
@@ -171,21 +172,6 @@ class ConcurrencyTuner:
         if self._throttles_seen == throttles_then:  # also none while quiet
             self._good = max(self._good, self.level)
         return self._decide(now, throughput, cpu_share)
-
-    def _settled(self, since_change: float, latency: float) -> bool:
-        """Whether a level changed ``since_change`` seconds ago runs fully: a round trip
-        (and a little) has passed, and each connection it added has had its first
-        answer. Issuing a hundred requests takes a Python client tens of
-        milliseconds; a window begun before they all deliver would measure the
-        ramp, not the level, and call a good level worse. A level that has no work
-        for all its connections (the end of a download) is measured after four
-        times the usual wait."""
-        settle = max(self.min_window / 2, 1.2 * latency)
-        if since_change < settle:
-            return False
-        if self._answered - self._answered_then >= self._added:
-            return True
-        return since_change >= 4 * settle
 
     def _decide(self, now: float, throughput: float, cpu_share: float) -> int:
         level, before = self.level, self._before
@@ -266,8 +252,6 @@ class ConcurrencyTuner:
         return (total_bytes - bytes_then) / (now - began) if now > began else None
 
     def _record(self, now: float, level: int, throughput: float | None, reason: str) -> int:
-        self._added = max(0, level - self.level)
-        self._answered_then = self._answered
         self.level = level
         self.peak = max(self.peak, level)
         self._changed_at = now

@@ -23,11 +23,9 @@ class SimulatedLink:
     total: float = float("inf")
     throttle_above: int | None = None
     cpu_share: float = 0.3
-    #: Connections the client can open per second (a client's CPU issuing requests);
-    #: ``None``: all at once.
-    opens_per_second: float | None = None
-    #: Whether the tuner is told how many requests were answered.
-    report_answers: bool = False
+    #: From this time on, work for only this many connections (the end of a download);
+    #: the connections without work deliver nothing. ``None``: work for any number.
+    work_ends: tuple[float, int] | None = None
     #: When each open connection started delivering.
     ready_at: list[float] = field(default_factory=list)
     delivered: float = 0.0
@@ -41,6 +39,10 @@ class SimulatedLink:
         while now < seconds:
             now += TICK
             streaming = sum(1 for ready in self.ready_at if ready <= now)
+            demand = None
+            if self.work_ends is not None and now >= self.work_ends[0]:
+                demand = self.work_ends[1]
+                streaming = min(streaming, demand)
             self.delivered += min(self.total, streaming * self.per_connection) * TICK
             if self.throttle_above is not None and len(self.ready_at) > self.throttle_above:
                 self.throttles += 1
@@ -50,18 +52,15 @@ class SimulatedLink:
                 latency=self.latency if self.delivered else None,
                 throttles=self.throttles,
                 cpu_share=self.cpu_share,
-                answered=streaming if self.report_answers else None,
+                demand=demand,
             )
             self._resize(level, now)
             levels.append(level)
         return levels
 
     def _resize(self, level: int, now: float) -> None:
-        opened = 0
         while len(self.ready_at) < level:
-            opened += 1
-            issued = now + (opened / self.opens_per_second if self.opens_per_second else 0.0)
-            self.ready_at.append(issued + self.latency)
+            self.ready_at.append(now + self.latency)
         del self.ready_at[level:]
 
 
@@ -91,26 +90,14 @@ def test_a_link_full_at_the_start_gains_nothing_and_goes_back() -> None:
     assert levels.count(16) >= 0.8 * len(levels)
 
 
-def test_a_slow_to_issue_client_is_measured_once_its_new_connections_deliver() -> None:
-    # 16 MiB/s per connection, 30 ms, no total limit; the client opens 100 connections
-    # a second (a cold start on a busy machine: threads, TCP handshakes, requests). A
-    # window begun before the added connections deliver measures the ramp and calls
-    # the bigger level barely better.
-    def run(report_answers: bool) -> tuple[list[int], ConcurrencyTuner]:
-        link = SimulatedLink(
-            per_connection=16 * MiB,
-            latency=0.03,
-            opens_per_second=100,
-            report_answers=report_answers,
-        )
-        tuner = ConcurrencyTuner(start=24, ceiling=128, reprobe_after=60)
-        return link.run(tuner, 2.0), tuner
-
-    levels, tuner = run(report_answers=True)
-    assert levels[-1] == 128, tuner.history
+def test_the_end_of_the_work_is_not_taken_for_a_worse_level() -> None:
+    # 16 MiB/s per connection, 30 ms: the probe to 4x pays, then the work runs out
+    # (8 connections' worth left). Less throughput then is the end, not the level.
+    link = SimulatedLink(per_connection=16 * MiB, latency=0.03, work_ends=(0.35, 8))
+    tuner = ConcurrencyTuner(start=26, ceiling=128, reprobe_after=60)
+    levels = link.run(tuner, 1.5)
+    assert levels[-1] == max(levels) >= 104, tuner.history
     assert not any("back" in step.reason for step in tuner.history)
-    blind, _ = run(report_answers=False)
-    assert blind[-1] < 128  # what the answers count prevents
 
 
 def test_growth_stops_where_the_link_is_full() -> None:
