@@ -31,7 +31,7 @@ USER_AGENT = f"{oss2.http.USER_AGENT}/oss-resumable-fs"
 
 
 class Transport:
-    """A pool of HTTP(S) connections for GETs of presigned URLs. Thread-safe."""
+    """A pool of HTTP(S) connections for signed object GETs. Thread-safe."""
 
     def __init__(self, *, pool_size: int, connect_timeout: float, read_timeout: float) -> None:
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -46,9 +46,6 @@ class Transport:
         self._proxied: dict[str, urllib3.ProxyManager] = {}
         #: The proxy (or ``None``) per ``(scheme, host)``, read from the environment once.
         self._proxy_of: dict[tuple[str, str], str | None] = {}
-
-    def __repr__(self) -> str:
-        return "Transport()"
 
     def get(self, url: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
         """Send a GET; the body is left on the socket for the caller to read.
@@ -80,12 +77,6 @@ class Transport:
         if manager is None:
             manager = self._proxied.setdefault(proxy, urllib3.ProxyManager(proxy, **self._options))
         return manager
-
-    def clear(self) -> None:
-        """Close every pooled connection."""
-        self._direct.clear()
-        for manager in list(self._proxied.values()):
-            manager.clear()
 
 
 def proxy_for(scheme: str, host: str) -> str | None:
