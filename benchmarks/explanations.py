@@ -11,9 +11,9 @@ ONE_GET = (
     "It sends one GET, as ours does (a `get_file` with nothing to resume needs no HEAD: "
     "its first GET tells the size, ETag and CRC-64 and brings the bytes). What remains "
     "is client work per download: ours writes a private partial file under a lock, "
-    "fsyncs it and renames it into place, and one request costs ours 0.60 ms of CPU "
-    "(oss2's signing and requests, in Python) against obstore's 0.13 ms (measured "
-    "sequentially against this server)."
+    "fsyncs it and renames it into place, and one request costs ours 0.33 ms of CPU "
+    "(oss2 signing it, http.client and urllib3, in Python) against obstore's 0.12 ms "
+    "(one request at a time against this server, `benchmarks/bench_request_cpu.py`)."
 )
 
 IN_FLIGHT_AT_KILL = (
@@ -25,20 +25,23 @@ IN_FLIGHT_AT_KILL = (
 )
 
 PER_REQUEST = (
-    "Measured sequentially against this server, one ranged GET costs ours 0.60 ms of "
-    "client CPU (oss2's signing and requests, in Python) against obstore's 0.13 ms, and "
-    "ours reads each connection on a thread of its own (a context switch per receive) "
-    "where obstore and the CRT multiplex connections on a few threads in native code."
+    "Measured one request at a time against this server "
+    "(`benchmarks/bench_request_cpu.py`), a ranged GET costs ours 0.33 ms of client CPU "
+    "(oss2 signing it, http.client and urllib3, in Python; oss2's own `get_object` costs "
+    "1.0 ms) against obstore's 0.12 ms, and ours reads each connection on a thread of its "
+    "own (a context switch per receive) where obstore and the CRT multiplex connections "
+    "on a few threads in native code."
 )
 
 WAN16_MATCHED = (
     "The download lasts about half a second. {peer} gets, from its first request, the "
-    "106 connections ours' tuner ended up at; ours starts at 24 (from the 30 ms round "
-    "trip) and reaches its level after two probes, which costs a good part of so short "
-    "a download: fixed at the same settings (`ours matched`) ours is 13% behind instead "
-    "of 29%. The rest is the engines: " + PER_REQUEST + " So ours' first 106 requests "
-    "go out over tens of milliseconds (at most 76-78 in flight against 106), and at "
-    "several hundred MiB/s the 2 cores, shared with the server, run out first for ours."
+    "connections ours' tuner ended up at (127 in this run); ours starts at 26 (from the "
+    "30 ms round trip) and probes its way up, which costs a good part of so short a "
+    "download: compare `ours matched`, ours fixed at the same settings from the first "
+    "request. The rest is the engines: " + PER_REQUEST + " So ours' requests go out "
+    "over tens of milliseconds (at most 88-107 in flight against 127), and at several "
+    "hundred MiB/s the 2 cores, shared with the server, run out first for ours. Runs of "
+    "one contender vary by 10-30% here (see min-max)."
 )
 
 WHY: dict[tuple[str, str], str] = {
@@ -49,6 +52,12 @@ WHY: dict[tuple[str, str], str] = {
         "at 120 (the 150 ms round trip), is held to the 64 parts there are, and at the same "
         "fixed settings (`ours matched`) is within 5% of it, inside the variation between "
         "runs. " + PER_REQUEST
+    ),
+    ("loopback", "obstore"): (
+        "At its defaults obstore reads the object in one stream and writes it into the "
+        "page cache without fsync; on loopback one stream already runs as fast as the 2 "
+        "cores allow, while ours fsyncs 1 GiB before its atomic rename (compare curl with "
+        "curl+fsync)."
     ),
     ("loopback", "obstore matched"): (
         "On loopback the clients' CPU and the disk are the limit. obstore writes into the "
