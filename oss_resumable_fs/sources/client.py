@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import urllib.request
@@ -45,7 +44,12 @@ from oss_resumable_fs.sources.models import (
 from oss_resumable_fs.sources.oss2_signing import signed_get
 from oss_resumable_fs.sources.oss_errors import READ_ERRORS, translate_oss_error
 from oss_resumable_fs.sources.reader import OSSRangeReader
-from oss_resumable_fs.sources.transport import ErrorAnswer, Transport, range_header
+from oss_resumable_fs.sources.transport import (
+    ErrorAnswer,
+    Transport,
+    environment_ca_bundle,
+    range_header,
+)
 
 __all__ = ["GetResponse", "OSSClient"]
 
@@ -390,7 +394,7 @@ def read_environment_once(session: requests.Session) -> None:
     if urllib.request.getproxies():
         return
     session.trust_env = False
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    bundle = environment_ca_bundle()
     if bundle:
         session.verify = bundle
 

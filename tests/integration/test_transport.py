@@ -3,6 +3,7 @@ would be from the environment: an HTTP proxy is used, and ``NO_PROXY`` bypasses 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import http.server
 import ssl
@@ -30,6 +31,8 @@ class ForwardingProxy(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Relay)
         self.seen: list[tuple[str, str]] = []
+        #: The ``Proxy-Authorization`` header of each relayed request (``None``: none).
+        self.authorizations: list[str | None] = []
         self.lock = threading.Lock()
 
     @property
@@ -48,8 +51,10 @@ class _Relay(http.server.BaseHTTPRequestHandler):
         target = urlsplit(self.path)  # a proxy gets the absolute URL
         with self.server.lock:
             self.server.seen.append((self.command, target.path))
+            self.server.authorizations.append(self.headers.get("Proxy-Authorization"))
         upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        hop_by_hop = ("proxy-connection", "proxy-authorization")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
         path = target.path + (f"?{target.query}" if target.query else "")
         upstream.request(self.command, path, headers=headers)
         answer = upstream.getresponse()
@@ -116,6 +121,26 @@ def test_gets_go_through_the_environments_proxy(
     assert len(gets) >= 2
     assert len(gets) == oss_server.stats().requests["GetObject"]  # every one of them
     assert all(path.endswith("/via-proxy.bin") for path in gets)
+
+
+def test_credentials_in_the_proxy_url_are_sent_as_proxy_authorization(
+    oss_server: OSSServer,
+    oss_bucket: str,
+    proxy: ForwardingProxy,
+    no_proxy_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    oss_server.put_object(oss_bucket, "authed.bin", b"y" * (2 * MiB))
+    no_proxy_env.setenv("HTTP_PROXY", proxy.url.replace("://", "://alice:p%40ss@"))
+    _fs(oss_server).get_file(f"{oss_bucket}/authed.bin", str(tmp_path / "out.bin"))
+    assert (tmp_path / "out.bin").read_bytes() == b"y" * (2 * MiB)
+    expected = "Basic " + base64.b64encode(b"alice:p@ss").decode()
+    gets = [
+        auth
+        for (method, _), auth in zip(proxy.seen, proxy.authorizations, strict=True)
+        if method == "GET"
+    ]
+    assert gets and all(auth == expected for auth in gets)
 
 
 def test_no_proxy_bypasses_it(
