@@ -245,10 +245,14 @@ class Scheduler:
         level = self.level
         if self.tuner is None:
             return level
-        pending = sum(batch.waiting() + batch.in_flight for batch in self._batches)
+        pending = self._demand_locked()
         if level < pending <= min(self.ceiling, level + level // 4):
             return pending
         return level
+
+    def _demand_locked(self) -> int:
+        """How many connections the work there is now could keep busy: running and waiting."""
+        return sum(batch.waiting() + batch.in_flight for batch in self._batches)
 
     def _next_task_locked(self) -> tuple[Batch, Any] | None:
         """The next task: from batches of whole files and batches of parts in turn (so
@@ -363,7 +367,7 @@ class Scheduler:
         cpu_busy = self._cpu_busy or CpuMeter().busy
         while not self._closing.wait(TUNER_TICK):
             with self._cv:
-                demand = sum(batch.waiting() + batch.in_flight for batch in self._batches)
+                demand = self._demand_locked()
                 busy = any(batch.queue or batch.in_flight for batch in self._batches)
             share = cpu_busy()
             if not busy:
