@@ -42,7 +42,7 @@ class Transport:
         else:
             self._options["ca_certs"] = bundle
         self._direct = urllib3.PoolManager(**self._options)
-        self._proxied: dict[str, urllib3.ProxyManager] = {}
+        self._proxied: dict[str, urllib3.PoolManager] = {}
         #: The proxy (or ``None``) per ``(scheme, host)``, read from the environment once.
         self._proxy_of: dict[tuple[str, str], str | None] = {}
 
@@ -78,10 +78,15 @@ class Transport:
         return manager
 
 
-def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
+def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.PoolManager:
     """A pool through ``proxy``; credentials in its URL (``http://user:pass@host``) are
     sent as ``Proxy-Authorization``, as requests does (urllib3 ignores them)."""
     parts = urlsplit(proxy)
+    if parts.scheme.startswith("socks"):
+        # As with requests, SOCKS needs PySocks (``pip install requests[socks]``).
+        from urllib3.contrib.socks import SOCKSProxyManager
+
+        return SOCKSProxyManager(proxy, **options)
     if parts.username is None:
         return urllib3.ProxyManager(proxy, **options)
     credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -97,9 +102,10 @@ def environment_ca_bundle() -> str | None:
 
 
 def proxy_for(scheme: str, host: str) -> str | None:
-    """The proxy requests would use for ``scheme://host``: ``HTTP(S)_PROXY`` unless
-    ``NO_PROXY`` names the host."""
-    proxy = urllib.request.getproxies().get(scheme)
+    """The proxy requests would use for ``scheme://host``: ``HTTP(S)_PROXY``, else
+    ``ALL_PROXY``, unless ``NO_PROXY`` names the host."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
     if not proxy or urllib.request.proxy_bypass(host):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"

@@ -165,6 +165,8 @@ def test_proxy_choice(no_proxy_env: pytest.MonkeyPatch) -> None:
     assert proxy_for("https", "bucket.oss-cn-hangzhou.aliyuncs.com") == "http://proxy.corp:3128"
     assert proxy_for("http", "bucket.oss-cn-hangzhou.aliyuncs.com") is None
     assert proxy_for("https", "oss.internal.example") is None
+    no_proxy_env.setenv("ALL_PROXY", "http://fallback:8080")
+    assert proxy_for("http", "bucket.oss-cn-hangzhou.aliyuncs.com") == "http://fallback:8080"
 
 
 def test_range_header_and_user_agent() -> None:
