@@ -75,6 +75,9 @@ class Scheduler:
         self._cv = threading.Condition()
         self._batches: list[Batch] = []
         self._threads = 0
+        #: Threads numbered below this may take work; a new group waits until all of
+        #: it has started (see :meth:`_spawn`).
+        self._released = 0
         self._idle = 0
         self._submitted = 0
         self._turn = 0
@@ -216,8 +219,13 @@ class Scheduler:
     def _spawn(self) -> None:
         """Start threads up to the level, as many as there is queued work for.
 
-        Started outside the lock, so a thread that cannot start (the OS refuses)
-        raises here without blocking the threads already running.
+        The new threads wait until all of them have started, then go at once.
+        A thread that took work as soon as it started would hold the GIL while it
+        sends its request, and the next start would wait for it: 127 connections
+        then took 0.15-0.45 s to open on 2 busy cores, against 15 ms started first
+        (A/B, 16 MiB/s + 30 ms link: median 420 -> 616 MiB/s). Started outside the
+        lock, so a thread that cannot start (the OS refuses) raises here without
+        blocking the threads already running.
         """
         with self._cv:
             waiting = sum(batch.waiting() for batch in self._batches)
@@ -226,16 +234,19 @@ class Scheduler:
             first = self._threads
             self._threads += count  # their numbers are reserved
             self.peak = max(self.peak, min(self._threads, allowed))
-        for number in range(first, first + count):
-            thread = threading.Thread(
-                target=self._worker, args=(number,), name=f"ossr-worker-{number}", daemon=True
-            )
-            try:
+        started = first
+        try:
+            for number in range(first, first + count):
+                thread = threading.Thread(
+                    target=self._worker, args=(number,), name=f"ossr-worker-{number}", daemon=True
+                )
                 thread.start()
-            except BaseException:
-                with self._cv:
-                    self._threads -= first + count - number
-                raise
+                started += 1
+        finally:
+            with self._cv:
+                self._threads -= first + count - started
+                self._released = max(self._released, started)
+                self._cv.notify_all()
 
     def _allowed_locked(self) -> int:
         """How many threads may work: the tuner's level, or a little more (a quarter at
@@ -279,7 +290,7 @@ class Scheduler:
             with self._cv:
                 found = None
                 while True:
-                    if number < self._allowed_locked():
+                    if number < min(self._released, self._allowed_locked()):
                         found = self._next_task_locked()
                         if found is not None:
                             break

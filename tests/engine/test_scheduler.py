@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,31 @@ def test_a_straggler_is_cut_where_it_stands(tmp_path: Path, caplog) -> None:
     assert any("continues elsewhere" in r.message for r in caplog.records)
     straggler = source.requests[0]
     assert straggler == (0, 4 * MiB)
+
+
+def test_new_connections_start_together_once_all_their_threads_run(monkeypatch) -> None:
+    # Thread starts made slow, as on busy cores: a thread that took work at once would
+    # open its connection while the next ones were still starting.
+    real_start = threading.Thread.start
+
+    def slow_start(thread: threading.Thread) -> None:
+        real_start(thread)
+        if thread.name.startswith("ossr-worker-"):
+            time.sleep(0.02)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    scheduler = Scheduler(ceiling=8, buffer_size=1024, fixed=8)
+    workers_at_first_request: list[int] = []
+    lock = threading.Lock()
+
+    def work(run: Run, buffer: memoryview) -> None:
+        alive = sum(t.name.startswith("ossr-worker-") for t in threading.enumerate())
+        with lock:
+            workers_at_first_request.append(alive)
+        while run.claim() is not None:
+            pass
+
+    scheduler.run(Coordinator(None, "x"), plan_parts(8, 1), work, max_run=1)
+    scheduler.close()
+    assert workers_at_first_request == [8] * 8
+
