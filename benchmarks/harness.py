@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, MiB, drop_dirty_pages, file_crc64, write_pattern_file
+from _common import (
+    REPO,
+    MiB,
+    drop_dirty_pages,
+    file_crc64,
+    free_page_reporting,
+    recycle_page_cache,
+    write_pattern_file,
+)
 
 sys.path.insert(0, str(REPO))
 import oss2
@@ -32,6 +41,9 @@ import oss2
 from oss_resumable_fs.testing import OSSServer, StatsSnapshot
 
 BUCKET = "bench"
+#: Page cache recycled before each timed run beyond the output's own size
+#: (:func:`_common.recycle_page_cache`).
+RECYCLED_MARGIN = 64 * MiB
 #: The region S3 clients sign with: OSS's region id for the server's region.
 S3_REGION = "oss-cn-hangzhou"
 
@@ -81,6 +93,9 @@ class Run:
     bytes_served: int = 0
     #: CPU seconds the client used (this process and its children: see :func:`cpu_seconds`).
     cpu_seconds: float | None = None
+    #: Context switches of this process's threads and waited-for children (see
+    #: :func:`context_switches`).
+    context_switches: int | None = None
     #: Files other than the output left in the scratch output directory.
     leftovers: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -135,8 +150,9 @@ def one_run(name: str, runner: Runner, target: Target) -> Run:
     drop_dirty_pages()
     settled_stats(target.server)
     target.server.reset_stats()
+    recycle_page_cache(target.out_dir, target.size + RECYCLED_MARGIN)
     run = Run(name)
-    cpu_began = cpu_seconds()
+    cpu_began, switches_began = cpu_seconds(), context_switches()
     began = time.perf_counter()
     try:
         extra = runner(str(dest))
@@ -145,6 +161,7 @@ def one_run(name: str, runner: Runner, target: Target) -> Run:
         extra = None
     elapsed = time.perf_counter() - began
     run.cpu_seconds = cpu_seconds() - cpu_began
+    run.context_switches = context_switches() - switches_began
     record_stats(run, settled_stats(target.server))
     run.extra = extra or {}
     run.leftovers = sorted(p.name for p in target.out_dir.iterdir() if p != dest)
@@ -160,6 +177,17 @@ def cpu_seconds() -> float:
     children (curl), user + system."""
     mine = os.times()
     return mine.user + mine.system + mine.children_user + mine.children_system
+
+
+def context_switches() -> int:
+    """Context switches, voluntary and not, of this process's threads (native ones too)
+    and of its waited-for children: a thread per connection blocks and wakes far more
+    often than a few threads multiplexing the connections."""
+    counts = 0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        counts += usage.ru_nvcsw + usage.ru_nivcsw
+    return counts
 
 
 def record_stats(run: Run, stats: StatsSnapshot) -> None:
@@ -241,6 +269,7 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "max_conc": max(r.max_concurrent_gets for r in ok),
         "bytes_served": statistics.median(r.bytes_served for r in ok),
         "cpu_s": statistics.median(r.cpu_seconds or 0.0 for r in ok),
+        "context_switches": round(statistics.median(r.context_switches or 0 for r in ok)),
         "leftovers": sorted({name for r in runs for name in r.leftovers}),
         "errors": errors,
     }
@@ -280,6 +309,7 @@ def machine() -> dict[str, Any]:
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "versions": {name: version(name) for name in packages},
         "curl": (shutil.which("curl") and curl_version()) or None,
+        "free_page_reporting": free_page_reporting(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
 

@@ -154,6 +154,7 @@ def header(data: dict[str, dict[str, Any]]) -> list[str]:
                 str(item.get("rounds", "-")),
                 pagekit.num(load[0], 2),
                 pagekit.num(end[0], 2),
+                (meta.get("free_page_reporting") or {}).get("min_free_ms", "-"),
             ]
         )
     quick = any(item.get("quick") for item in data.values())
@@ -179,13 +180,50 @@ def header(data: dict[str, dict[str, Any]]) -> list[str]:
         "its own process on 127.0.0.1 (OSS and S3-compatible API on one port), on the same "
         "machine and cores as the clients.",
         "",
+        *reporting_lines(data),
         pagekit.table(
-            ["scenario", "run", "commit", "mode", "rounds", "load avg at start", "at end"],
+            [
+                "scenario",
+                "run",
+                "commit",
+                "mode",
+                "rounds",
+                "load avg at start",
+                "at end",
+                "`min_free_ms`",
+            ],
             rows,
-            align="lllllrr",
+            align="lllllrrr",
         ),
         "",
         *METHOD,
+    ]
+
+
+def reporting_lines(data: dict[str, dict[str, Any]]) -> list[str]:
+    """What the guest's free page reporting does to these numbers, if it has any."""
+    recorded = [
+        item["machine"]["free_page_reporting"]
+        for item in data.values()
+        if "free_page_reporting" in item.get("machine", {})
+    ]
+    if not recorded:
+        return []
+    if not any(recorded):
+        return ["No free page reporting (`/sys/module/page_reporting`) on this machine.", ""]
+    return [
+        "This machine is a VM with free page reporting (`/sys/module/page_reporting`): "
+        "freed memory goes back to the host after `min_free_ms`, and page cache written "
+        "into memory the host took back costs 5-10 times the CPU "
+        "(`benchmarks/free_page_cost.py`: 0.29-0.81 s against 0.05-0.07 s for 256 MiB). "
+        "At 0, the default, whether a run's memory had been handed back decided a good "
+        "part of its speed, for any contender. The harness writes and deletes as much "
+        "page cache as a run will write just before it (`_common.recycle_page_cache`), "
+        "which helps only in part; for the runs with `min_free_ms` 10000 in the table "
+        "below it was set by hand (as root: `echo 10000 > "
+        "/sys/module/page_reporting/parameters/min_free_ms`), so that memory freed "
+        "during a run stays the guest's.",
+        "",
     ]
 
 
@@ -199,8 +237,9 @@ METHOD = [
     "and objects (path-style, SigV4, region `oss-cn-hangzhou`); nothing leaves 127.0.0.1.",
     "- **Alternation.** All contenders run in one process, once per round, the order "
     "rotated by one place each round; the tables give medians over the rounds (min-max "
-    "in brackets). Before each timed run the previous output is deleted and `sync(2)` "
-    "called. Time = wall clock around the call; building clients is excluded, the HEADs "
+    "in brackets). Before each timed run the previous output is deleted, `sync(2)` "
+    "called, and as much page cache as the run will write is written and deleted "
+    "(see Machine). Time = wall clock around the call; building clients is excluded, the HEADs "
     "and listings the call makes are included.",
     "- **Verification.** Every output file is checked against the object's size and "
     "CRC-64: a wrong, short or missing file is reported and gets no speed.",
@@ -217,7 +256,9 @@ METHOD = [
     "brackets); most in flight = most GETs being answered at once; served/size = body "
     "bytes sent / object size (> 1: bytes fetched twice); client CPU s = CPU seconds the "
     "benchmark process (all threads, native ones too) and its children (curl) used during "
-    "the call, median; the server's own process is not counted.",
+    "the call, median; the server's own process is not counted; context switches = "
+    "those of the same threads and children during the call (a thread that blocks on "
+    "a socket or a lock and wakes again counts one), median.",
     "",
 ]
 

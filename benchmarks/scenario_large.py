@@ -20,9 +20,10 @@ from typing import Any
 import contenders
 import pagekit
 import plots
-from _common import GiB, MiB, make_scratch, remove_scratch
+from _common import GiB, MiB, make_scratch, recycle_page_cache, remove_scratch
 from harness import (
     BUCKET,
+    RECYCLED_MARGIN,
     Matched,
     Target,
     alternate,
@@ -85,6 +86,7 @@ def calibrate(target: Target, scratch: Path) -> tuple[Matched, dict[str, Any]]:
     clear_dir(target.out_dir)
     settled_stats(target.server)
     target.server.reset_stats()
+    recycle_page_cache(target.out_dir, target.size + RECYCLED_MARGIN)
     began = time.perf_counter()
     facts = runner(str(target.out_dir / "object.bin")) or {}
     elapsed = time.perf_counter() - began
@@ -178,7 +180,8 @@ def compare(data: dict[str, Any], name: str) -> str:
     fsync = "fsyncs" if name in ("ours", "curl+fsync", "copy+fsync") else "no fsync"
     return (
         f"most GETs in flight {pair('max_conc')}, requests {pair('requests')}, "
-        f"client CPU s {pair('cpu_s', 2)}; {name}: {fsync}, ours: fsync"
+        f"client CPU s {pair('cpu_s', 2)}, context switches {pair('context_switches')}; "
+        f"{name}: {fsync}, ours: fsync"
     )
 
 
@@ -209,6 +212,7 @@ def render(data: dict[str, Any], figures_dir: Path) -> str:
                 pagekit.num(s.get("max_conc")),
                 f"{s['bytes_served'] / size:.2f}" if s.get("ok") else "-",
                 f"{s['cpu_s']:.2f}" if s.get("cpu_s") is not None else "-",
+                pagekit.num(s.get("context_switches")),
             ]
         )
     figure = plots.speed_bars(
@@ -241,9 +245,10 @@ def render(data: dict[str, Any], figures_dir: Path) -> str:
                 "most in flight",
                 "served/size",
                 "client CPU s",
+                "context switches",
             ],
             rows,
-            align="llrrrrrrr",
+            align="llrrrrrrrr",
         ),
         "",
         f"![{data['title']}](benchmarks/figures/{figure.name})",

@@ -31,8 +31,24 @@ import pagekit
 import peers_oss
 import peers_s3
 import plots
-from _common import KiB, MiB, drop_dirty_pages, make_scratch, remove_scratch
-from harness import BUCKET, Matched, Target, cpu_seconds, machine, rotations, settled_stats
+from _common import (
+    KiB,
+    MiB,
+    drop_dirty_pages,
+    make_scratch,
+    recycle_page_cache,
+    remove_scratch,
+)
+from harness import (
+    BUCKET,
+    RECYCLED_MARGIN,
+    Matched,
+    Target,
+    cpu_seconds,
+    machine,
+    rotations,
+    settled_stats,
+)
 
 from oss_resumable_fs.engine.integrity import crc64, file_crc64
 from oss_resumable_fs.testing import OSSServer
@@ -159,6 +175,7 @@ def one_run(name: str, runner: Any, server: OSSServer, out: Path, crcs: dict, si
     drop_dirty_pages()
     settled_stats(server)
     server.reset_stats()
+    recycle_page_cache(out, len(crcs) * size + RECYCLED_MARGIN)
     record: dict[str, Any] = {"competitor": name, "seconds": None, "error": None}
     cpu_began = cpu_seconds()
     began = time.perf_counter()

@@ -36,8 +36,17 @@ from typing import Any
 
 import pagekit
 import plots
-from _common import MiB, drop_dirty_pages, make_scratch, remove_scratch
-from harness import BUCKET, check_file, clear_dir, machine, rotations, seed, settled_stats
+from _common import MiB, drop_dirty_pages, make_scratch, recycle_page_cache, remove_scratch
+from harness import (
+    BUCKET,
+    RECYCLED_MARGIN,
+    check_file,
+    clear_dir,
+    machine,
+    rotations,
+    seed,
+    settled_stats,
+)
 
 from oss_resumable_fs.testing import OSSServer
 
@@ -98,6 +107,7 @@ class Bench:
         drop_dirty_pages()
 
     def to_the_end(self, contender: str) -> dict[str, Any]:
+        recycle_page_cache(self.out, self.size + RECYCLED_MARGIN)
         began = time.perf_counter()
         child = self.start(contender)
         try:
