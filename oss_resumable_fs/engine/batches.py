@@ -31,8 +31,9 @@ STRAGGLER_PATIENCE = 1.0
 #: How often idle connections look for a straggler, seconds.
 STRAGGLER_CHECK = 0.25
 #: After a look that found nothing worth taking, how long (seconds) the next idle
-#: connections take that answer instead of looking again: work only grows less worth
-#: taking as it is read, and a straggler needs a second to be one anyway.
+#: connections take that answer instead of looking again. A part's time left can
+#: grow meanwhile (its connection slowing down), but a straggler needs a second to
+#: be one and idle connections look only every :data:`STRAGGLER_CHECK` anyway.
 STEAL_RECHECK = 0.05
 
 
@@ -48,6 +49,7 @@ class Batch:
         max_run: int | None,
         order: tuple[int, int],
         limit: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coordinator = coordinator
         #: The most of this batch's items running at once (``None``: the level).
@@ -61,7 +63,8 @@ class Batch:
         self.returned: deque[Run] = deque()
         self.in_flight = 0
         self.done = coordinator.workers_done
-        #: Until when :meth:`steal` answers "nothing" without looking (monotonic time).
+        self._clock = clock
+        #: Until when :meth:`steal` answers "nothing" without looking (``clock`` time).
         self._nothing_until = 0.0
 
     def take(self, level: int) -> Any | None:
@@ -100,14 +103,11 @@ class Batch:
         """
         if self.max_run is None or self.coordinator.stop.is_set() or not self.running:
             return None
-        now = time.monotonic()
+        now = self._clock()
         if now < self._nothing_until:
             return None
         stolen = self._steal(meter, now)
-        if stolen is None:
-            self._nothing_until = now + STEAL_RECHECK
-            return None
-        return self._start(stolen)
+        return None if stolen is None else self._start(stolen)
 
     def _steal(self, meter: Meter, now: float) -> Run | None:
         worth_it = 2 * ((meter.latency or 0.0) + MIN_GAIN)
@@ -120,10 +120,12 @@ class Batch:
         waiting = [run for run in self.running if run.unclaimed()]
         if waiting:
             left, victim = max(((time_left(run), run) for run in waiting), key=_time_left_first)
-            return victim.steal() if left >= worth_it else None
+            if left < worth_it:
+                return self._nothing_for_now(now)
+            return victim.steal()  # None only if its reader claimed the rest meanwhile
         reading = [run for run in self.running if run.current is not None]
         if not reading:
-            return None
+            return self._nothing_for_now(now)
         left, run = max(((time_left(run), run) for run in reading), key=_time_left_first)
         progress = run.current
         assert progress is not None
@@ -135,10 +137,10 @@ class Batch:
         rate = progress.rate(now)
         straggler = progress.age(now) >= patience and rate < typical * STRAGGLER_RATIO
         if not straggler and left < worth_it:
-            return None
+            return self._nothing_for_now(now)
         piece = run.split(MIN_SPLIT // 8 if straggler else MIN_SPLIT, where_it_stands=straggler)
         if piece is None:
-            return None
+            return self._nothing_for_now(now)  # too little left to cut
         if straggler:
             log.info(
                 "a connection at %.0f KiB/s (others %.0f KiB/s): its part continues elsewhere",
@@ -146,6 +148,9 @@ class Batch:
                 typical / 1024,
             )
         return Run.of_piece(piece)
+
+    def _nothing_for_now(self, now: float) -> None:
+        self._nothing_until = now + STEAL_RECHECK
 
     def _start(self, run: Run) -> Run:
         self.in_flight += 1

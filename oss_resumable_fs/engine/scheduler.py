@@ -75,9 +75,6 @@ class Scheduler:
         self._cv = threading.Condition()
         self._batches: list[Batch] = []
         self._threads = 0
-        #: Threads numbered below this may take work; a new group waits until all of
-        #: it has started (see :meth:`_spawn`).
-        self._released = 0
         self._idle = 0
         self._submitted = 0
         self._turn = 0
@@ -138,7 +135,7 @@ class Scheduler:
                 raise RuntimeError("the scheduler is closed")
             self._submitted += 1
             order = (0 if first else 1, self._submitted)
-            batch = Batch(coordinator, items, work, max_run, order, limit)
+            batch = Batch(coordinator, items, work, max_run, order, limit, self._clock)
             self._batches.append(batch)
             self._batches.sort(key=lambda b: b.order)
             self._cv.notify_all()
@@ -219,13 +216,12 @@ class Scheduler:
     def _spawn(self) -> None:
         """Start threads up to the level, as many as there is queued work for.
 
-        The new threads wait until all of them have started, then go at once.
-        A thread that took work as soon as it started would hold the GIL while it
-        sends its request, and the next start would wait for it: 127 connections
-        then took 0.15-0.45 s to open on 2 busy cores, against 15 ms started first
-        (A/B, 16 MiB/s + 30 ms link: median 420 -> 616 MiB/s). Started outside the
-        lock, so a thread that cannot start (the OS refuses) raises here without
-        blocking the threads already running.
+        The threads of one call go together once all of them have started (or
+        one could not): a thread that took work as soon as it started would hold
+        the GIL while it sent its request, and on busy cores the next start waited
+        for it, so the last of 128 connections opened a few hundred milliseconds
+        after the first. Started outside the lock, so a thread that cannot start
+        (the OS refuses) raises here without blocking the threads already running.
         """
         with self._cv:
             waiting = sum(batch.waiting() for batch in self._batches)
@@ -234,19 +230,23 @@ class Scheduler:
             first = self._threads
             self._threads += count  # their numbers are reserved
             self.peak = max(self.peak, min(self._threads, allowed))
-        started = first
+        go = threading.Event()
+        started = 0
         try:
             for number in range(first, first + count):
                 thread = threading.Thread(
-                    target=self._worker, args=(number,), name=f"ossr-worker-{number}", daemon=True
+                    target=self._worker,
+                    args=(number, go),
+                    name=f"ossr-worker-{number}",
+                    daemon=True,
                 )
                 thread.start()
                 started += 1
         finally:
-            with self._cv:
-                self._threads -= first + count - started
-                self._released = max(self._released, started)
-                self._cv.notify_all()
+            go.set()
+            if started < count:
+                with self._cv:
+                    self._threads -= count - started
 
     def _allowed_locked(self) -> int:
         """How many threads may work: the tuner's level, or a little more (a quarter at
@@ -284,13 +284,14 @@ class Scheduler:
                 return batch, task
         return None
 
-    def _worker(self, number: int) -> None:
+    def _worker(self, number: int, go: threading.Event) -> None:
+        go.wait()  # the rest of this thread's group has started (see _spawn)
         buffer: memoryview | None = None
         while True:
             with self._cv:
                 found = None
                 while True:
-                    if number < min(self._released, self._allowed_locked()):
+                    if number < self._allowed_locked():
                         found = self._next_task_locked()
                         if found is not None:
                             break

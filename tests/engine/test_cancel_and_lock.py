@@ -182,27 +182,26 @@ def test_a_worker_thread_that_cannot_start_stops_the_others(
     make_downloader, dest, monkeypatch
 ) -> None:
     real_start = threading.Thread.start
-    starts = []
+    starts: list[threading.Thread] = []
     source = blocking_source(make_data(SIZE), at=0)
 
     def start_twice_then_fail(thread: threading.Thread) -> None:
         if thread.name.startswith("ossr-worker-") and len(starts) >= 2:
             raise RuntimeError("can't start new thread")
-        starts.append(thread.name)
+        starts.append(thread)
         real_start(thread)
 
     monkeypatch.setattr(threading.Thread, "start", start_twice_then_fail)
     with pytest.raises(RuntimeError, match="can't start new thread"):
         make_downloader(make_config(concurrency=4)).download(source, dest)
     monkeypatch.undo()
-    # The two started workers were let go and stopped: a read one of them began is
-    # closed, and none of them outlives the download.
+    # The two threads that did start are let go with the download failed: a read one of
+    # them began is closed, and neither outlives the download.
     assert len(starts) == 2
     assert all(reader.closed.is_set() for reader in source.blocked)
-    deadline = time.monotonic() + 5
-    while any(t.name in starts and t.is_alive() for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "a started worker outlived the failed download"
-        time.sleep(0.01)
+    for thread in starts:
+        thread.join(5)
+        assert not thread.is_alive(), "a started worker outlived the failed download"
     result = make_downloader().download(FakeSource(make_data(SIZE)), dest)
     assert Path(dest).read_bytes() == make_data(SIZE)
     assert result.bytes_fetched + result.bytes_reused == SIZE

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from oss_resumable_fs.config import MiB, TransferConfig
-from oss_resumable_fs.engine.batches import STEAL_RECHECK, Batch
-from oss_resumable_fs.engine.meters import Meter
 from oss_resumable_fs.engine.plan import Part, plan_parts
 from oss_resumable_fs.engine.pool import Coordinator
 from oss_resumable_fs.engine.runs import Run
@@ -244,45 +242,25 @@ def test_new_connections_start_together_once_all_their_threads_run(monkeypatch) 
     # Thread starts made slow, as on busy cores: a thread that took work at once would
     # open its connection while the next ones were still starting.
     real_start = threading.Thread.start
+    started: list[threading.Thread] = []
 
     def slow_start(thread: threading.Thread) -> None:
         real_start(thread)
         if thread.name.startswith("ossr-worker-"):
+            started.append(thread)
             time.sleep(0.02)
 
     monkeypatch.setattr(threading.Thread, "start", slow_start)
     scheduler = Scheduler(ceiling=8, buffer_size=1024, fixed=8)
-    workers_at_first_request: list[int] = []
+    started_at_each_request: list[int] = []
     lock = threading.Lock()
 
     def work(run: Run, buffer: memoryview) -> None:
-        alive = sum(t.name.startswith("ossr-worker-") for t in threading.enumerate())
         with lock:
-            workers_at_first_request.append(alive)
+            started_at_each_request.append(len(started))
         while run.claim() is not None:
             pass
 
     scheduler.run(Coordinator(None, "x"), plan_parts(8, 1), work, max_run=1)
     scheduler.close()
-    assert workers_at_first_request == [8] * 8
-
-
-def test_a_look_for_work_to_take_that_finds_none_stands_a_moment(monkeypatch) -> None:
-    # Every running part being read and too small to cut: nothing to take. The first
-    # idle connection looks at every part; those falling idle right after take its answer.
-    looks = []
-    real_steal = Batch._steal
-
-    def counted(self: Batch, meter: Meter, now: float) -> Run | None:
-        looks.append(now)
-        return real_steal(self, meter, now)
-
-    monkeypatch.setattr(Batch, "_steal", counted)
-    batch = Batch(Coordinator(None, "x"), plan_parts(4, 1), lambda *_: None, 1, (0, 0))
-    while (run := batch.take(level=4)) is not None:
-        assert run.claim() is not None
-    meter = Meter()
-    assert all(batch.steal(meter) is None for _ in range(50))
-    assert len(looks) == 1
-    time.sleep(STEAL_RECHECK * 1.5)
-    assert batch.steal(meter) is None and len(looks) == 2
+    assert started_at_each_request == [8] * 8
