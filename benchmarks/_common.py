@@ -94,7 +94,7 @@ def recycle_page_cache(directory: Path, nbytes: int) -> None:
 
     This machine is a VM whose freed memory goes back to the host (virtio-balloon
     free page reporting), and page cache written into such memory waits for the
-    host: 256 MiB cost 0.28-0.81 s of CPU to write, against 0.05-0.07 s into page
+    host: 256 MiB cost 0.29-0.81 s of CPU to write, against 0.05-0.07 s into page
     cache freed just before (``free_page_cost.py``). Whichever contender a timed
     run happened to start on handed-back memory took twice the CPU and ran at half
     the speed. A file written and deleted here leaves its pages free for the next

@@ -34,14 +34,18 @@ PER_REQUEST = (
 )
 
 WAN16_MATCHED = (
-    "The download lasts about half a second. {peer} gets, from its first request, the "
-    "connections ours' tuner ended up at (127 in this run); ours starts at 26 (from the "
-    "30 ms round trip) and probes its way up, which costs a good part of so short a "
-    "download: compare `ours matched`, ours fixed at the same settings from the first "
-    "request. The rest is the engines: " + PER_REQUEST + " So ours' requests go out "
-    "over tens of milliseconds (at most 88-107 in flight against 127), and at several "
-    "hundred MiB/s the 2 cores, shared with the server, run out first for ours. Runs of "
-    "one contender vary by 10-30% here (see min-max)."
+    "The download lasts about half a second, and on these 2 cores, shared with the "
+    "server, CPU runs out first. {peer} gets, from its first request, the connections "
+    "ours' tuner ended up at; ours starts lower (from the 30 ms round trip) and probes "
+    "its way up: compare `ours matched`, ours fixed at the same settings from the first "
+    "request. The rest is the engines' CPU per download (columns client CPU s and context "
+    "switches): ours reads each connection on a thread of its own, which blocks and wakes "
+    "for every receive and hands the GIL over, 5,000-6,000 context switches per download "
+    "against obstore's 700 and the CRT's 100-300, which multiplex the connections on a few "
+    "native threads. Python code itself is a small part (py-spy: about 25 ms per download "
+    "holding the GIL), and a request costs ours 0.33 ms of client CPU against obstore's "
+    "0.12 ms (`benchmarks/bench_request_cpu.py`). Closing the gap means reading the "
+    "connections on an event loop or in native code rather than a thread each."
 )
 
 WHY: dict[tuple[str, str], str] = {

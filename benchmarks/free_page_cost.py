@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from _common import MiB, recycle_page_cache
+from _common import MiB, make_scratch, recycle_page_cache, remove_scratch
 
 SIZE = 256 * MiB
 CHUNK = 1 * MiB
@@ -46,8 +45,9 @@ def write_file(path: Path, chunk: bytes) -> float:
 def main() -> None:
     chunk = os.urandom(CHUNK)
     cpu: dict[str, list[float]] = {label: [] for label, _, _ in CASES}
-    with tempfile.TemporaryDirectory(prefix="free-page-cost-") as scratch:
-        path = Path(scratch) / "data.bin"
+    scratch, _ = make_scratch(None)  # on disk: page cache, not a tmpfs's memory
+    try:
+        path = scratch / "data.bin"
         for _ in range(ROUNDS):
             for label, delay, recycle in CASES:
                 write_file(path, chunk)
@@ -55,10 +55,12 @@ def main() -> None:
                 path.unlink()  # its page cache is free memory now
                 time.sleep(delay)
                 if recycle:
-                    recycle_page_cache(Path(scratch), SIZE)
+                    recycle_page_cache(scratch, SIZE)
                 cpu[label].append(write_file(path, chunk))
                 os.sync()
                 path.unlink()
+    finally:
+        remove_scratch(scratch)
     for label, seconds in cpu.items():
         print(
             f"256 MiB written {label}: CPU median {statistics.median(seconds):.3f} s "

@@ -209,8 +209,16 @@ def reporting_lines(data: dict[str, dict[str, Any]]) -> list[str]:
     ]
     if not recorded:
         return []
-    if not any(recorded):
+    if all(settings is None for settings in recorded):
         return ["No free page reporting (`/sys/module/page_reporting`) on this machine.", ""]
+    held = {settings.get("min_free_ms") for settings in recorded if settings}
+    by_hand = (
+        "For the runs with a `min_free_ms` above 0 in the table below it was set by hand "
+        "(as root: `echo 10000 > /sys/module/page_reporting/parameters/min_free_ms`), so "
+        "that memory freed during a run stays the guest's."
+        if held - {"0", None}
+        else "It was 0 for every run below: compare min-max ranges with that in mind."
+    )
     return [
         "This machine is a VM with free page reporting (`/sys/module/page_reporting`): "
         "freed memory goes back to the host after `min_free_ms`, and page cache written "
@@ -219,10 +227,7 @@ def reporting_lines(data: dict[str, dict[str, Any]]) -> list[str]:
         "At 0, the default, whether a run's memory had been handed back decided a good "
         "part of its speed, for any contender. The harness writes and deletes as much "
         "page cache as a run will write just before it (`_common.recycle_page_cache`), "
-        "which helps only in part; for the runs with `min_free_ms` 10000 in the table "
-        "below it was set by hand (as root: `echo 10000 > "
-        "/sys/module/page_reporting/parameters/min_free_ms`), so that memory freed "
-        "during a run stays the guest's.",
+        "which helps only in part. " + by_hand,
         "",
     ]
 
