@@ -88,20 +88,26 @@ def drop_dirty_pages() -> None:
     os.sync()
 
 
+#: Page cache recycled beyond what a run will write (:func:`recycle_page_cache`).
+RECYCLED_MARGIN = 64 * MiB
+
+
 def recycle_page_cache(directory: Path, nbytes: int) -> None:
-    """Write ``nbytes`` into a scratch file in ``directory`` and delete it: the run that
-    starts right after writes its output into page cache the host has backed.
+    """Write ``nbytes`` (and :data:`RECYCLED_MARGIN`) into a scratch file in ``directory``
+    and delete it: the run that starts right after, writing ``nbytes``, writes them into
+    page cache the host has backed.
 
     This machine is a VM whose freed memory goes back to the host (virtio-balloon
-    free page reporting), and page cache written into such memory waits for the
+    free page reporting), and page cache written into such memory may wait for the
     host: 256 MiB cost 0.29-0.81 s of CPU to write, against 0.05-0.07 s into page
-    cache freed just before (``free_page_cost.py``). Whichever contender a timed
-    run happened to start on handed-back memory took twice the CPU and ran at half
-    the speed. A file written and deleted here leaves its pages free for the next
-    writes to take (touching anonymous memory does not: the page cache does not
-    reuse it).
+    cache freed just before (``free_page_cost.py``; in some hours the host makes no
+    difference). Whichever contender a timed run happened to start on handed-back
+    memory took twice the CPU and ran at half the speed. A file written and deleted
+    here leaves its pages free for the next writes to take (touching anonymous
+    memory does not: the page cache does not reuse it).
     """
-    chunk = bytes(min(nbytes, 4 * MiB)) or b"\0"
+    nbytes += RECYCLED_MARGIN
+    chunk = bytes(min(nbytes, 4 * MiB))
     path = directory / ".recycled-page-cache"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -41,9 +41,6 @@ import oss2
 from oss_resumable_fs.testing import OSSServer, StatsSnapshot
 
 BUCKET = "bench"
-#: Page cache recycled before each timed run beyond the output's own size
-#: (:func:`_common.recycle_page_cache`).
-RECYCLED_MARGIN = 64 * MiB
 #: The region S3 clients sign with: OSS's region id for the server's region.
 S3_REGION = "oss-cn-hangzhou"
 
@@ -135,6 +132,16 @@ def settled_stats(server: OSSServer, timeout: float = 10.0) -> StatsSnapshot:
     return stats
 
 
+def prepare_run(server: OSSServer, out_dir: Path, writes: int) -> None:
+    """Right before a timed run that writes ``writes`` bytes into ``out_dir``: no other
+    run's dirty pages pending, the server's counters at zero once its last answers are
+    counted, and page cache recycled for the run (:func:`_common.recycle_page_cache`)."""
+    drop_dirty_pages()
+    settled_stats(server)
+    server.reset_stats()
+    recycle_page_cache(out_dir, writes)
+
+
 def clear_dir(directory: Path) -> None:
     for entry in directory.iterdir():
         if entry.is_dir() and not entry.is_symlink():
@@ -147,10 +154,7 @@ def one_run(name: str, runner: Runner, target: Target) -> Run:
     """Time one download of ``target`` into an empty directory and check the file."""
     dest = target.out_dir / "object.bin"
     clear_dir(target.out_dir)
-    drop_dirty_pages()
-    settled_stats(target.server)
-    target.server.reset_stats()
-    recycle_page_cache(target.out_dir, target.size + RECYCLED_MARGIN)
+    prepare_run(target.server, target.out_dir, target.size)
     run = Run(name)
     cpu_began, switches_began = cpu_seconds(), context_switches()
     began = time.perf_counter()

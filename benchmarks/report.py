@@ -222,8 +222,9 @@ def reporting_lines(data: dict[str, dict[str, Any]]) -> list[str]:
     return [
         "This machine is a VM with free page reporting (`/sys/module/page_reporting`): "
         "freed memory goes back to the host after `min_free_ms`, and page cache written "
-        "into memory the host took back costs 5-10 times the CPU "
-        "(`benchmarks/free_page_cost.py`: 0.29-0.81 s against 0.05-0.07 s for 256 MiB). "
+        "into memory the host took back can cost 5-10 times the CPU "
+        "(`benchmarks/free_page_cost.py`: 0.29-0.81 s against 0.05-0.07 s for 256 MiB, "
+        "though in some hours it shows no difference at all). "
         "At 0, the default, whether a run's memory had been handed back decided a good "
         "part of its speed, for any contender. The harness writes and deletes as much "
         "page cache as a run will write just before it (`_common.recycle_page_cache`), "

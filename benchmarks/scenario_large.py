@@ -20,15 +20,15 @@ from typing import Any
 import contenders
 import pagekit
 import plots
-from _common import GiB, MiB, make_scratch, recycle_page_cache, remove_scratch
+from _common import GiB, MiB, make_scratch, remove_scratch
 from harness import (
     BUCKET,
-    RECYCLED_MARGIN,
     Matched,
     Target,
     alternate,
     clear_dir,
     machine,
+    prepare_run,
     seed,
     settled_stats,
     summarize,
@@ -84,9 +84,7 @@ def calibrate(target: Target, scratch: Path) -> tuple[Matched, dict[str, Any]]:
     """One untimed run of ours at its defaults: the settings the matched peers get."""
     runner = contenders.build("ours", target, scratch)
     clear_dir(target.out_dir)
-    settled_stats(target.server)
-    target.server.reset_stats()
-    recycle_page_cache(target.out_dir, target.size + RECYCLED_MARGIN)
+    prepare_run(target.server, target.out_dir, target.size)
     began = time.perf_counter()
     facts = runner(str(target.out_dir / "object.bin")) or {}
     elapsed = time.perf_counter() - began

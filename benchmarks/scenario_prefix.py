@@ -31,21 +31,14 @@ import pagekit
 import peers_oss
 import peers_s3
 import plots
-from _common import (
-    KiB,
-    MiB,
-    drop_dirty_pages,
-    make_scratch,
-    recycle_page_cache,
-    remove_scratch,
-)
+from _common import KiB, MiB, make_scratch, remove_scratch
 from harness import (
     BUCKET,
-    RECYCLED_MARGIN,
     Matched,
     Target,
     cpu_seconds,
     machine,
+    prepare_run,
     rotations,
     settled_stats,
 )
@@ -172,10 +165,7 @@ def build(target: Target, prefix: str, conc: int) -> dict[str, Any]:
 
 def one_run(name: str, runner: Any, server: OSSServer, out: Path, crcs: dict, size: int) -> dict:
     out.mkdir(parents=True)
-    drop_dirty_pages()
-    settled_stats(server)
-    server.reset_stats()
-    recycle_page_cache(out, len(crcs) * size + RECYCLED_MARGIN)
+    prepare_run(server, out, len(crcs) * size)
     record: dict[str, Any] = {"competitor": name, "seconds": None, "error": None}
     cpu_began = cpu_seconds()
     began = time.perf_counter()

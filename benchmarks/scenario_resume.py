@@ -39,7 +39,6 @@ import plots
 from _common import MiB, drop_dirty_pages, make_scratch, recycle_page_cache, remove_scratch
 from harness import (
     BUCKET,
-    RECYCLED_MARGIN,
     check_file,
     clear_dir,
     machine,
@@ -107,7 +106,7 @@ class Bench:
         drop_dirty_pages()
 
     def to_the_end(self, contender: str) -> dict[str, Any]:
-        recycle_page_cache(self.out, self.size + RECYCLED_MARGIN)
+        recycle_page_cache(self.out, self.size)
         began = time.perf_counter()
         child = self.start(contender)
         try:
