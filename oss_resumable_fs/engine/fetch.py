@@ -79,8 +79,10 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, self.backoff_base * 2**doublings)
         delay = self.jitter() * ceiling
         if retry_after is not None:
-            # The service's hint is a floor, within reason: a bogus one must not stall us.
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+            # The service's hint is a floor, within reason: a bogus one must not stall
+            # us. The jitter goes on top, or every connection it turned away at once
+            # would come back at once.
+            delay += min(retry_after, MAX_RETRY_AFTER)
         return delay
 
     def call(

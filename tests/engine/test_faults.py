@@ -69,8 +69,9 @@ def test_backoff_grows_and_honours_retry_after(make_downloader, dest, sleeps) ->
     source.add_fault(covering=MID, open_error=ConnectionError("refused"), times=3)
     source.add_fault(covering=0, open_error=TransientError("503", retry_after=7.0))
     run(make_downloader, dest, source, concurrency=1, backoff_base=1.0, backoff_max=3.0)
-    # jitter fixed at 0.5: 0.5 * min(3, 1 * 2**k) for k = 0, 1, 2; retry_after is a floor.
-    assert sleeps == [7.0, 0.5, 1.0, 1.5]
+    # jitter fixed at 0.5: 0.5 * min(3, 1 * 2**k) for k = 0, 1, 2; retry_after is a floor
+    # the jitter goes on top of.
+    assert sleeps == [7.5, 0.5, 1.0, 1.5]
 
 
 def test_retry_policy_full_jitter_is_capped() -> None:
